@@ -1,0 +1,160 @@
+"""Build the plugin manager and the registry: built-ins + entry points, failures isolated.
+
+Built-in modules and installed distributions go through the same path; the only difference
+is how they are found (``BUILTIN_MODULES`` versus the ``nnexp`` entry-point group). A plugin
+that fails to import, fails validation (a misspelled hook) or whose hook raises is recorded
+in ``registry.failures`` and the rest load; ``strict=True`` (or ``NNEXP_STRICT_PLUGINS=1``)
+turns any such failure into :class:`nnexp.PluginLoadError`. ``blocked`` names (or
+``NNEXP_BLOCK_PLUGINS=a,b``) are never loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from importlib import metadata
+
+import pluggy
+
+from nnexp import hookspecs
+from nnexp.errors import DuplicateComponentError, PluginLoadError
+from nnexp.registry import KINDS, PluginFailure, Provenance, Registry
+
+ENTRY_POINT_GROUP = "nnexp"
+BUILTIN_MODULES = (
+    "nnexp.builtins.activations",
+    "nnexp.builtins.losses",
+    "nnexp.builtins.layers",
+    "nnexp.builtins.optimizers",
+    "nnexp.builtins.initializers",
+    "nnexp.builtins.datasets",
+)
+BLOCK_ENV = "NNEXP_BLOCK_PLUGINS"
+STRICT_ENV = "NNEXP_STRICT_PLUGINS"
+
+
+def nnexp_version() -> str:
+    try:
+        return metadata.version("nnexp")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def _env_blocked() -> set[str]:
+    return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+
+
+def _env_strict() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """A fresh plugin manager that knows nnexp's hooks and has no plugins yet."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _candidates(entry_points: bool):
+    """(plugin name, provenance, loader) for built-ins, then installed entry points."""
+    version = nnexp_version()
+    for modname in BUILTIN_MODULES:
+        short = "nnexp." + modname.rsplit(".", 1)[1]
+        yield short, Provenance(short, "nnexp", version), lambda m=modname: importlib.import_module(m)
+    if not entry_points:
+        return
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        prov = Provenance(
+            ep.name,
+            dist.metadata["Name"] if dist is not None else "unknown",
+            dist.version if dist is not None else "unknown",
+        )
+        yield ep.name, prov, ep.load
+
+
+def _register_plugin(pm, registry, name, prov, loader) -> None:
+    """Import and validate one plugin; record a failure instead of raising."""
+    try:
+        plugin = loader()
+    except Exception as exc:  # noqa: BLE001 - any import error is the plugin's, not ours
+        registry.failures.append(PluginFailure.from_exc(prov, "import", exc))
+        return
+    try:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+    except Exception as exc:  # noqa: BLE001
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        registry.failures.append(PluginFailure.from_exc(prov, "validate", exc))
+        return
+    registry.plugins[name] = prov
+
+
+def _call_register_hooks(pm, registry) -> None:
+    """Call each plugin's register_* hook separately, so provenance is exact."""
+    for kind, hookname in KINDS.items():
+        hook = getattr(pm.hook, hookname)
+        for impl in hook.get_hookimpls():
+            prov = registry.plugins[impl.plugin_name]
+
+            def register(name, factory, *, aliases=(), _kind=kind, _prov=prov):
+                try:
+                    registry.add(_kind, name, factory, _prov, aliases)
+                except DuplicateComponentError as exc:
+                    # The name becomes unusable (a run must mean the same thing tomorrow);
+                    # the plugin's other components stay.
+                    registry.conflicts[(_kind, exc.name)] = exc
+                    registry.failures.append(PluginFailure.from_exc(_prov, "register", exc))
+
+            try:
+                impl.function(*[{"register": register}[a] for a in impl.argnames])
+            except Exception as exc:  # noqa: BLE001
+                registry.failures.append(PluginFailure.from_exc(prov, f"hook {hookname}", exc))
+                registry.remove_plugin(prov.plugin)
+                pm.unregister(name=prov.plugin)
+
+
+def load_registry(*, strict: bool | None = None, blocked=(), entry_points: bool = True,
+                  extra_plugins=()) -> Registry:
+    """Load built-ins and installed plugins into a new :class:`Registry`.
+
+    ``extra_plugins``: (name, module-or-object) pairs registered like installed ones
+    (for tests and notebooks). ``blocked``: plugin names never loaded (adds to
+    ``NNEXP_BLOCK_PLUGINS``). ``strict``: raise :class:`PluginLoadError` on any failure
+    (default: ``NNEXP_STRICT_PLUGINS``).
+    """
+    pm = get_plugin_manager()
+    registry = Registry(pm)
+    blocked = set(blocked) | _env_blocked()
+    for name in blocked:
+        pm.set_blocked(name)
+    found = list(_candidates(entry_points))
+    for name, obj in extra_plugins:
+        found.append((name, Provenance(name, "local", "0"), lambda o=obj: o))
+    for name, prov, loader in found:
+        if name in blocked:
+            continue
+        _register_plugin(pm, registry, name, prov, loader)
+    _call_register_hooks(pm, registry)
+    if strict if strict is not None else _env_strict():
+        if registry.failures:
+            raise PluginLoadError(registry.failures)
+    return registry
+
+
+_default: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide default registry, loaded on first use."""
+    global _default
+    if _default is None:
+        _default = load_registry()
+    return _default
+
+
+def reset_registry() -> None:
+    """Forget the default registry (the next :func:`get_registry` reloads plugins)."""
+    global _default
+    _default = None

@@ -1,0 +1,251 @@
+"""Training: one step (:class:`Trainer`) and the mini-batch loop (:func:`fit`).
+
+This module knows nothing of MLflow or progress bars: they subscribe to the lifecycle hooks
+(``on_run_start``, ``on_step_end``, ``on_epoch_end``, ``on_run_end``) that :func:`fit` calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnexp.base import Loss
+from nnexp.errors import ConfigError, DataError, DivergenceError, ShapeError
+from nnexp.optim import Optimizer, Schedule, check_range
+
+TASKS = ("auto", "classification", "regression")
+
+
+@dataclass
+class History:
+    """Per-epoch metrics: ``history["loss"]`` is the list over epochs."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [e[key] for e in self.epochs if key in e]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.epochs[-1] if self.epochs else {}
+
+    def to_frame(self):
+        """The history as a pandas DataFrame indexed by epoch (1-based)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.epochs, index=pd.RangeIndex(1, len(self.epochs) + 1, name="epoch"))
+
+
+def accuracy(out: np.ndarray, y: np.ndarray, logits: bool = False) -> float:
+    """Fraction of samples whose predicted class matches: argmax for several outputs,
+    a threshold (0.5 on probabilities, 0 on logits) for one output."""
+    if y.shape[1] > 1:
+        return float(np.mean(out.argmax(axis=1) == y.argmax(axis=1)))
+    return float(np.mean((out > (0.0 if logits else 0.5)) == (y > 0.5)))
+
+
+def _resolve(registry, kind: str, spec, base):
+    return spec if isinstance(spec, base) else registry.create(kind, spec)
+
+
+class Trainer:
+    """A network, a loss and an optimizer resolved once, so a step costs only the maths.
+
+    When the loss fuses with the network's output activation (cross-entropy after softmax),
+    training skips that activation and the loss works from logits.
+    """
+
+    def __init__(self, network, loss="mse", optimizer="sgd", registry=None):
+        registry = registry or network.registry
+        self.network = network
+        self.loss: Loss = _resolve(registry, "loss", loss, Loss)
+        self.optimizer: Optimizer = _resolve(registry, "optimizer", optimizer, Optimizer).bind(network)
+        n = len(network.layers)
+        self.fused = bool(self.loss.fuses_with) and network.types[-1] == self.loss.fuses_with
+        self._stop = n - 1 if self.fused else None
+        self._start = n - 2 if self.fused else None
+        #: The network output of the last training step (logits when fused).
+        self.output: np.ndarray | None = None
+
+    def loss_and_output(self, X, y, training: bool = False) -> tuple[float, np.ndarray]:
+        """Loss on a batch and the network output the loss saw (logits when fused)."""
+        out = self.network.forward(X, training, self._stop)
+        return self.loss.forward(out, y, from_logits=self.fused), out
+
+    def train_step(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Forward, loss, backward and one optimizer update; returns the batch loss."""
+        value, self.output = self.loss_and_output(X, y, training=True)
+        self.network.backward(self.loss.backward(), self._start, input_grad=False)
+        self.optimizer.step()
+        return value
+
+    def evaluate(self, X, y, classification: bool = True, batch_size: int = 4096) -> dict[str, float]:
+        """Loss (and accuracy for classification) over a whole set, in evaluation mode."""
+        total, correct, n = 0.0, 0.0, len(X)
+        for i in range(0, n, batch_size):
+            xb, yb = X[i:i + batch_size], y[i:i + batch_size]
+            value, out = self.loss_and_output(xb, yb)
+            total += value * len(xb)
+            if classification:
+                correct += accuracy(out, yb, self.fused) * len(xb)
+        metrics = {"loss": total / n}
+        if classification:
+            metrics["accuracy"] = correct / n
+        return metrics
+
+
+class Run:
+    """What lifecycle hooks see of a training run."""
+
+    def __init__(self, trainer: Trainer, *, epochs: int, batch_size: int, config: Mapping | None,
+                 schedule: Schedule | None, classification: bool):
+        self.trainer = trainer
+        self.network = trainer.network
+        self.loss = trainer.loss
+        self.optimizer = trainer.optimizer
+        self.schedule = schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.config: dict[str, Any] = dict(config or {})
+        self.classification = classification
+        self.history = History()
+        self.step = 0
+        self.epoch = 0
+        self.steps_per_epoch = 0
+        self.status = "RUNNING"
+        #: A hook may set this to end training after the current epoch.
+        self.stop_requested = False
+
+
+def check_data(network, X, y, what: str = "training") -> tuple[np.ndarray, np.ndarray]:
+    """Arrays in the network's dtype, or a clear error for shape mismatches and NaN/inf."""
+    X = np.ascontiguousarray(X, dtype=network.dtype)
+    y = np.asarray(y, dtype=network.dtype)
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if len(X) != len(y):
+        raise ShapeError(f"{what} data: X has {len(X)} samples but y has {len(y)}.")
+    if len(X) == 0:
+        raise DataError(f"{what} data is empty.")
+    if X.shape[1:] != network.input_shape:
+        raise ShapeError(f"{what} data has {X.shape[1:]} features per sample but the network "
+                         f"expects {network.input_shape} (input_size).")
+    if y.shape[1:] != network.output_shape:
+        raise ShapeError(f"{what} targets have shape (batch, {', '.join(map(str, y.shape[1:]))}) "
+                         f"but the network outputs (batch, {', '.join(map(str, network.output_shape))}).")
+    for name, arr in (("X", X), ("y", y)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise DataError(f"{what} data {name} contains {int(bad.sum())} NaN/inf value(s), "
+                            f"the first in row {row}. Clean or impute the data first.")
+    return X, y
+
+
+def _is_classification(task: str, y: np.ndarray) -> bool:
+    if task not in TASKS:
+        raise ConfigError("task", task, " or ".join(TASKS))
+    if task != "auto":
+        return task == "classification"
+    return bool(np.isin(y, (0.0, 1.0)).all())
+
+
+def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_size: int = 32,
+        validation_data: Sequence | None = None, shuffle: bool = True, schedule=None,
+        task: str = "auto", callbacks: Sequence = (), config: Mapping | None = None,
+        registry=None) -> History:
+    """Train ``network`` on ``(X, y)`` with mini-batches; return per-epoch metrics.
+
+    ``loss``, ``optimizer`` and ``schedule`` are registry names, specs
+    (``{"type": "adam", "lr": 1e-3}``) or objects. ``callbacks`` are plugin objects with
+    lifecycle ``@hookimpl`` methods, registered for this run only. Shuffling draws from the
+    network's shuffle stream, so a seed fixes the whole run. ``task="auto"`` treats 0/1
+    targets as classification (accuracy is reported).
+    """
+    registry = registry or network.registry
+    check_range("epochs", epochs, 1)
+    check_range("batch_size", batch_size, 1)
+    X, y = check_data(network, X, y)
+    val = check_data(network, *validation_data, what="validation") if validation_data else None
+    classification = _is_classification(task, y)
+    trainer = Trainer(network, loss, optimizer, registry)
+    if schedule is not None and not isinstance(schedule, Schedule):
+        schedule = registry.create("schedule", schedule)
+    run = Run(trainer, epochs=int(epochs), batch_size=int(batch_size), config=config,
+              schedule=schedule, classification=classification)
+    pm = registry.pm
+    for cb in callbacks:
+        pm.register(cb)
+    try:
+        _loop(run, X, y, val, shuffle, pm.hook)
+    finally:
+        for cb in callbacks:
+            pm.unregister(cb)
+    return run.history
+
+
+def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
+    trainer, net = run.trainer, run.network
+    n, bs = len(X), run.batch_size
+    run.steps_per_epoch = math.ceil(n / bs)
+    base_lr = run.optimizer.lr
+    rng = net.rngs["shuffle"]
+    status, error = "FAILED", None
+    try:
+        hook.on_run_start(run=run)
+        for epoch in range(run.epochs):
+            if run.schedule is not None:
+                run.optimizer.lr = run.schedule.lr_at(epoch, base_lr, run.epochs)
+            run.epoch = epoch + 1
+            metrics = _train_epoch(run, trainer, X, y, rng.permutation(n) if shuffle else None, hook)
+            metrics["lr"] = float(run.optimizer.lr)
+            if val is not None:
+                metrics.update({f"val_{k}": v for k, v in
+                                trainer.evaluate(*val, classification=run.classification).items()})
+            run.history.epochs.append(metrics)
+            hook.on_epoch_end(run=run, epoch=run.epoch, metrics=metrics)
+            if run.stop_requested:
+                break
+        status = "FINISHED"
+    except KeyboardInterrupt as exc:
+        status, error = "KILLED", exc
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        run.status = status
+        hook.on_run_end(run=run, status=status, error=error)
+
+
+def _train_epoch(run: Run, trainer: Trainer, X, y, order, hook) -> dict[str, float]:
+    n, bs = len(X), run.batch_size
+    total = correct = 0.0
+    on_step_end = hook.on_step_end
+    for start in range(0, n, bs):
+        if order is None:
+            xb, yb = X[start:start + bs], y[start:start + bs]
+        else:
+            idx = order[start:start + bs]
+            xb, yb = X[idx], y[idx]
+        value = trainer.train_step(xb, yb)
+        run.step += 1
+        if not math.isfinite(value):
+            raise DivergenceError(run.step, run.epoch, value)
+        total += value * len(xb)
+        if run.classification:
+            correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)
+        on_step_end(run=run, loss=value)
+    metrics = {"loss": total / n}
+    if run.classification:
+        metrics["accuracy"] = correct / n
+    return metrics
