@@ -84,7 +84,9 @@ class Network:
             try:
                 shape = tuple(layer.build(shape, ctx))
             except NnexpError as exc:
-                raise type(exc)(f"{name} (layer {index}): {exc}") from None
+                # Prefix in place: error classes differ in constructor signature.
+                exc.args = (f"{name} (layer {index}): {exc}",)
+                raise
             self.layers.append(layer)
             self.names.append(name)
             self.types.append(type_name)
@@ -229,13 +231,20 @@ class Network:
             params[name][...] = value
 
     @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable state by name (``batchnorm_0.running_mean``): the live arrays a
+        layer keeps in its ``buffers`` dict. Saved and loaded with the parameters."""
+        return {f"{n}.{k}": v for n, layer in zip(self.names, self.layers)
+                for k, v in getattr(layer, "buffers", {}).items()}
+
+    @property
     def n_params(self) -> int:
         return sum(p.size for p in self.params.values())
 
     def save(self, path) -> Path:
         """Write parameters and the spec to ``.npz`` (no pickle)."""
         path = Path(path)
-        np.savez(path, __spec__=np.array(json.dumps(self.spec())), **self.params)
+        np.savez(path, __spec__=np.array(json.dumps(self.spec())), **self.params, **self.buffers)
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
@@ -243,7 +252,10 @@ class Network:
         """Rebuild a network saved by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             net = cls.from_spec(json.loads(str(data["__spec__"])), registry=registry)
-            net.set_params({k: data[k] for k in data.files if k != "__spec__"})
+            buffers = net.buffers
+            net.set_params({k: data[k] for k in data.files if k not in buffers and k != "__spec__"})
+            for k in buffers.keys() & set(data.files):
+                buffers[k][...] = data[k]
         return net
 
     def summary(self) -> str:
