@@ -1,18 +1,308 @@
-"""Built-in optimizers and schedules (more come from the catalogue work)."""
+"""Built-in optimizers and learning-rate schedules.
+
+Every update rule is torch.optim's documented algorithm (and its implementation's order of
+operations), so a trajectory can be compared with PyTorch step by step. ``g`` is the gradient,
+``t`` the step count from 1, ``λ`` the weight decay. Updates run every step, so they work in
+place on per-parameter state buffers (``out=``) instead of allocating temporaries.
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from nnexp.errors import ConfigError
 from nnexp.hookspecs import hookimpl
-from nnexp.optim import Optimizer
+from nnexp.optim import Optimizer, Schedule, check_range
+
+
+def _buffer(state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """The state array ``key``, created once with ``like``'s shape and dtype."""
+    buf = state.get(key)
+    if buf is None:
+        buf = state[key] = np.full_like(like, fill)
+    return buf
+
+
+def _l2(opt: Optimizer, param, grad, state) -> np.ndarray:
+    """``g + λ θ`` (torch's L2 form) in a state buffer; ``grad`` itself when λ = 0.
+
+    The layer's ``grads`` stay untouched: hooks read them after the step."""
+    if not opt.weight_decay:
+        return grad
+    return _axpy(_buffer(state, "g", grad), opt.weight_decay, param, grad)
+
+
+def _axpy(out: np.ndarray, a: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``out ← a · x + y`` without temporaries; returns ``out``."""
+    np.multiply(x, a, out=out)
+    out += y
+    return out
+
+
+def _ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """``avg ← decay · avg + (1 - decay) · x`` in place (``tmp`` is scratch)."""
+    avg *= decay
+    np.multiply(x, 1.0 - decay, out=tmp)
+    avg += tmp
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as ``torch.optim.SGD``: ``θ ← θ - lr · g``."""
+    """Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
+
+    ``g ← g + λθ``; with momentum μ: ``b ← g`` at t = 1, else ``b ← μ b + (1 - τ) g``;
+    then ``g ← g + μ b`` (nesterov) or ``g ← b``; ``θ ← θ - lr · g``.
+    Default lr 0.01 (Keras's; torch's is 1e-3).
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = check_range("sgd momentum", momentum, 0)
+        self.dampening = check_range("sgd dampening", dampening)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (momentum <= 0 or dampening != 0):
+            raise ConfigError("sgd nesterov", nesterov,
+                              f"nesterov=False, or momentum > 0 and dampening = 0 "
+                              f"(got momentum={momentum}, dampening={dampening})")
 
     def update(self, param, grad, state):
-        param -= self.lr * self.decayed(param, grad)
+        g = _l2(self, param, grad, state)
+        tmp = _buffer(state, "tmp", param)
+        if self.momentum:
+            g = self._momentum(g, state, tmp)
+        np.multiply(g, self.lr, out=tmp)
+        param -= tmp
+
+    def _momentum(self, g, state, tmp):
+        buf = state.get("momentum")
+        if buf is None:
+            buf = state["momentum"] = g.copy()
+        else:
+            buf *= self.momentum
+            np.multiply(g, 1.0 - self.dampening, out=tmp)
+            buf += tmp
+        if not self.nesterov:
+            return buf
+        return _axpy(_buffer(state, "nesterov", g), self.momentum, buf, g)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as ``torch.optim.Adam``; weight decay is L2 (``g ← g + λθ``).
+
+    ``m ← β1 m + (1-β1) g``; ``v ← β2 v + (1-β2) g²``; with amsgrad ``v̄ ← max(v̄, v)``
+    (else ``v̄ = v``); ``θ ← θ - lr/(1-β1^t) · m / (sqrt(v̄)/sqrt(1-β2^t) + ε)``.
+    """
+
+    decoupled = False
+
+    def __init__(self, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        super().__init__(lr, weight_decay)
+        name = type(self).__name__.lower()
+        if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+            raise ConfigError(f"{name} betas", betas, "two numbers [beta1, beta2], each in [0, 1)")
+        self.betas = tuple(float(check_range(f"{name} betas[{i}]", b, 0, 1, high_open=True))
+                           for i, b in enumerate(betas))
+        self.eps = check_range(f"{name} eps", eps, 0)
+        self.amsgrad = bool(amsgrad)
+
+    def update(self, param, grad, state):
+        b1, b2 = self.betas
+        if self.decoupled:
+            param *= 1.0 - self.lr * self.weight_decay
+            g = grad
+        else:
+            g = _l2(self, param, grad, state)
+        m, v, tmp = (_buffer(state, k, param) for k in ("m", "v", "tmp"))
+        _ema(m, g, b1, tmp)
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp
+        if self.amsgrad:
+            v_max = _buffer(state, "v_max", param)
+            v = np.maximum(v_max, v, out=v_max)
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / math.sqrt(1.0 - b2 ** self.t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / (1.0 - b1 ** self.t)
+        param -= tmp
+
+    def config(self):
+        return {**super().config(), "betas": list(self.betas)}
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter), as ``torch.optim.AdamW``: Adam with decoupled weight decay,
+    ``θ ← θ (1 - lr λ)`` before the Adam step (the gradient is not changed). Default λ = 0.01."""
+
+    decoupled = True
+
+    def __init__(self, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, amsgrad: bool = False):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``: ``g ← g + λθ``; ``v ← α v + (1-α) g²``;
+    centered: ``ḡ ← α ḡ + (1-α) g``, ``ṽ = v - ḡ²`` (else ``ṽ = v``); ``d = sqrt(ṽ) + ε``;
+    with momentum μ: ``b ← μ b + g/d``, ``θ ← θ - lr b``; else ``θ ← θ - lr g/d``."""
+
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.alpha = check_range("rmsprop alpha", alpha, 0)
+        self.eps = check_range("rmsprop eps", eps, 0)
+        self.momentum = check_range("rmsprop momentum", momentum, 0)
+        self.centered = bool(centered)
+
+    def update(self, param, grad, state):
+        g = _l2(self, param, grad, state)
+        v, tmp = _buffer(state, "v", param), _buffer(state, "tmp", param)
+        v *= self.alpha
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.alpha
+        v += tmp
+        if self.centered:
+            g_avg = _buffer(state, "g_avg", param)
+            _ema(g_avg, g, self.alpha, tmp)
+            np.multiply(g_avg, g_avg, out=tmp)
+            np.subtract(v, tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
+        else:
+            np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        if self.momentum:
+            buf = _buffer(state, "momentum", param)
+            buf *= self.momentum
+            buf += tmp
+            np.multiply(buf, self.lr, out=tmp)
+        else:
+            tmp *= self.lr
+        param -= tmp
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad``: ``lr_t = lr / (1 + (t-1) η)`` (η = lr_decay);
+    ``g ← g + λθ``; ``s ← s + g²`` (s starts at initial_accumulator_value);
+    ``θ ← θ - lr_t · g / (sqrt(s) + ε)``."""
+
+    def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        super().__init__(lr, weight_decay)
+        self.lr_decay = check_range("adagrad lr_decay", lr_decay, 0)
+        self.initial_accumulator_value = check_range(
+            "adagrad initial_accumulator_value", initial_accumulator_value, 0)
+        self.eps = check_range("adagrad eps", eps, 0)
+
+    def update(self, param, grad, state):
+        g = _l2(self, param, grad, state)
+        s = _buffer(state, "sum", param, self.initial_accumulator_value)
+        tmp = _buffer(state, "tmp", param)
+        np.multiply(g, g, out=tmp)
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= self.lr / (1.0 + (self.t - 1) * self.lr_decay)
+        param -= tmp
+
+
+# -- learning-rate schedules -----------------------------------------------------------------
+class WarmupSchedule(Schedule):
+    """A schedule with optional linear warmup, as torch's ``SequentialLR`` of
+    ``LinearLR(start_factor=warmup_start, total_iters=warmup)`` and the main schedule:
+    for ``epoch < warmup``, ``lr = base · (s + (1 - s) · epoch / warmup)``; afterwards the main
+    schedule runs on ``epoch - warmup`` over ``epochs - warmup`` epochs.
+    Subclasses define :meth:`main_lr`."""
+
+    def __init__(self, warmup: int = 0, warmup_start: float = 0.1):
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)):
+            raise ConfigError("schedule warmup", warmup, "a whole number of epochs >= 0")
+        self.warmup = int(check_range("schedule warmup", warmup, 0))
+        self.warmup_start = check_range("schedule warmup_start", warmup_start, 0, 1)
+
+    def lr_at(self, epoch: int, base_lr: float, epochs: int) -> float:
+        if epoch < self.warmup:
+            s = self.warmup_start
+            return base_lr * (s + (1.0 - s) * epoch / self.warmup)
+        return self.main_lr(epoch - self.warmup, base_lr, max(epochs - self.warmup, 1))
+
+    def main_lr(self, epoch: int, base_lr: float, epochs: int) -> float:
+        raise NotImplementedError
+
+
+def _epochs(where: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(where, value, "a whole number of epochs >= 1")
+    return int(check_range(where, value, 1))
+
+
+class Constant(WarmupSchedule):
+    """``lr = base_lr`` every epoch (after the optional warmup)."""
+
+    def main_lr(self, epoch, base_lr, epochs):
+        return base_lr
+
+
+class StepDecay(WarmupSchedule):
+    """torch's ``StepLR``: ``lr = base_lr · gamma^floor(epoch / step_size)``."""
+
+    def __init__(self, step_size: int = 10, gamma: float = 0.1, warmup: int = 0,
+                 warmup_start: float = 0.1):
+        super().__init__(warmup, warmup_start)
+        self.step_size = _epochs("step schedule step_size", step_size)
+        self.gamma = check_range("step schedule gamma", gamma, 0)
+
+    def main_lr(self, epoch, base_lr, epochs):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class Cosine(WarmupSchedule):
+    """torch's ``CosineAnnealingLR`` in closed form:
+    ``lr = eta_min + (base_lr - eta_min) · (1 + cos(π · epoch / t_max)) / 2``;
+    ``t_max`` defaults to the number of (post-warmup) epochs."""
+
+    def __init__(self, t_max: int | None = None, eta_min: float = 0.0, warmup: int = 0,
+                 warmup_start: float = 0.1):
+        super().__init__(warmup, warmup_start)
+        self.t_max = _epochs("cosine schedule t_max", t_max)
+        self.eta_min = check_range("cosine schedule eta_min", eta_min, 0)
+
+    def main_lr(self, epoch, base_lr, epochs):
+        t_max = self.t_max or epochs
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / t_max)) / 2
+
+
+class Exponential(WarmupSchedule):
+    """torch's ``ExponentialLR``: ``lr = base_lr · gamma^epoch``."""
+
+    def __init__(self, gamma: float = 0.95, warmup: int = 0, warmup_start: float = 0.1):
+        super().__init__(warmup, warmup_start)
+        self.gamma = check_range("exponential schedule gamma", gamma, 0)
+
+    def main_lr(self, epoch, base_lr, epochs):
+        return base_lr * self.gamma ** epoch
 
 
 @hookimpl
 def register_optimizers(register):
     register("sgd", SGD)
+    register("adam", Adam)
+    register("adamw", AdamW)
+    register("rmsprop", RMSprop)
+    register("adagrad", Adagrad)
+
+
+@hookimpl
+def register_schedules(register):
+    register("constant", Constant)
+    register("step", StepDecay, aliases=("step_lr",))
+    register("cosine", Cosine, aliases=("cosine_annealing",))
+    register("exponential", Exponential)
