@@ -1,15 +1,36 @@
-"""Built-in losses (more come from the catalogue work)."""
+"""Built-in losses, each matching PyTorch's (or Keras's) definition and reduction.
+
+Shapes: ``y_pred`` and ``y_true`` are ``(batch, outputs)``; ``forward`` returns a float and
+``backward()`` returns dL/dy_pred of ``y_pred``'s shape, already carrying the reduction's
+``1/batch`` (or ``1/(batch·outputs)``) factor. Every reduction is a mean over the batch.
+
+``kinks`` lists values of ``y_pred - y_true`` where a loss is not differentiable and
+``check_targets`` says which targets the conformance kit (:mod:`nnexp.testing`) draws.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
 from nnexp.base import Loss
 from nnexp.hookspecs import hookimpl
+from nnexp.optim import check_range
+
+
+def _clip_eps(dtype) -> float:
+    """Probability clip for log(p): 1e-12, or the dtype's epsilon where 1 - 1e-12 rounds to 1."""
+    return max(1e-12, float(np.finfo(dtype).eps))
+
+
+def _log_softmax(z):
+    """Row-wise ``log softmax(z) = z - max - log Σ e^(z - max)``: never overflows."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 class MSE(Loss):
-    """Mean squared error: ``L = mean over every element of (y - ŷ)²`` (as PyTorch's
-    ``MSELoss`` and Keras). Reduction: mean over batch and over outputs.
-    ``dL/dŷ = 2 (ŷ - y) / (batch * outputs)``."""
+    """Mean squared error ``L = mean over every element of (ŷ - y)²`` (torch ``MSELoss``, Keras).
+    Reduction: mean over batch and outputs. ``dL/dŷ = 2 (ŷ - y) / (batch · outputs)``."""
 
     def forward(self, y_pred, y_true, from_logits=False):
         self._diff = y_pred - y_true
@@ -31,7 +52,129 @@ class HalfSquaredError(Loss):
         return self._diff / len(self._diff)
 
 
+class MAE(Loss):
+    """Mean absolute error ``L = mean |ŷ - y|`` (torch ``L1Loss``). Reduction: mean over batch
+    and outputs. ``dL/dŷ = sign(ŷ - y) / (batch · outputs)`` (0 where ŷ = y, as torch)."""
+
+    kinks = (0.0,)
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        self._diff = y_pred - y_true
+        return float(np.abs(self._diff).mean())
+
+    def backward(self):
+        return np.sign(self._diff) * (1.0 / self._diff.size)
+
+
+class Huber(Loss):
+    """Huber loss (torch ``HuberLoss``): with ``r = ŷ - y``, ``ℓ = ½ r²`` where ``|r| < δ``,
+    else ``δ (|r| - ½ δ)``. Reduction: mean over batch and outputs.
+    ``dL/dŷ = clip(r, -δ, δ) / (batch · outputs)``."""
+
+    check_options = {"delta": 0.5}
+
+    def __init__(self, delta: float = 1.0):
+        self.delta = check_range("huber delta", delta, 0, low_open=True)
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        r = self._diff = y_pred - y_true
+        a = np.abs(r)
+        d = self.delta
+        return float(np.where(a < d, 0.5 * r * r, d * (a - 0.5 * d)).mean())
+
+    def backward(self):
+        return np.clip(self._diff, -self.delta, self.delta) * (1.0 / self._diff.size)
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy ``ℓ = -[y log p + (1 - y) log(1 - p)]`` (torch ``BCELoss``;
+    from logits ``z``, ``p = σ(z)``, as ``BCEWithLogitsLoss``). Reduction: mean over batch and
+    outputs. ``y`` in [0, 1].
+
+    From logits (fused with a sigmoid output): ``ℓ = max(z, 0) - z y + log(1 + e^-|z|)``,
+    ``dL/dz = (σ(z) - y) / (batch · outputs)``: finite for any ``z``.
+    On probabilities: ``p`` is clipped to ``[ε, 1 - ε]`` (ε = 1e-12, or float32's epsilon)
+    and ``dL/dp = (p - y) / (p (1 - p)) / (batch · outputs)`` inside the clip, 0 outside.
+    """
+
+    fuses_with = "sigmoid"
+    check_targets = "binary"
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        self._y, self._logits = y_true, from_logits
+        if from_logits:
+            z = y_pred
+            e = np.exp(-np.abs(z))  # shared by the stable σ(z) and log(1 + e^-|z|)
+            self._p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+            return float((np.maximum(z, 0) - z * y_true + np.log1p(e)).mean())
+        eps = _clip_eps(y_pred.dtype)
+        self._p, self._inside = np.clip(y_pred, eps, 1 - eps), (y_pred > eps) & (y_pred < 1 - eps)
+        p = self._p
+        return float(-(y_true * np.log(p) + (1 - y_true) * np.log1p(-p)).mean())
+
+    def backward(self):
+        p, y = self._p, self._y
+        if self._logits:
+            return (p - y) * (1.0 / p.size)
+        return (p - y) / (p * (1 - p)) * self._inside * (1.0 / p.size)
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy ``ℓ = -Σ_classes y log p`` (torch ``CrossEntropyLoss`` with
+    one-hot or probability targets; rows of ``y`` sum to 1). Reduction: sum over classes,
+    mean over batch.
+
+    From logits (fused with a softmax output): ``log p = log_softmax(z)`` with the row max
+    subtracted, ``dL/dz = (softmax(z) - y) / batch``: finite for logits of any size.
+    On probabilities (no fusion): ``p`` is clipped to ``[ε, 1]`` (ε = 1e-12, or float32's
+    epsilon) and ``dL/dp = -y / p / batch`` inside the clip, 0 outside. ``p`` is not renormalised.
+    """
+
+    fuses_with = "softmax"
+    check_targets = "onehot"
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        self._y, self._logits = y_true, from_logits
+        if from_logits:
+            logp = _log_softmax(y_pred)
+            self._p = np.exp(logp)
+            return float(-(y_true * logp).sum() / len(y_pred))
+        eps = _clip_eps(y_pred.dtype)
+        self._p, self._inside = np.maximum(y_pred, eps), y_pred > eps
+        return float(-(y_true * np.log(self._p)).sum() / len(y_pred))
+
+    def backward(self):
+        p, y = self._p, self._y
+        if self._logits:
+            return (p - y) * (1.0 / len(p))
+        return -y / p * self._inside * (1.0 / len(p))
+
+
+class Hinge(Loss):
+    """Hinge loss ``ℓ = max(0, 1 - t ŷ)`` (Keras ``Hinge``), ``t = 2y - 1`` when every target is
+    0 or 1, else ``t = y`` (targets ±1). Reduction: mean over batch and outputs.
+    ``dL/dŷ = -t [t ŷ < 1] / (batch · outputs)`` (0 at the hinge itself)."""
+
+    kinks = (-1.0, 0.0)  # ŷ - y at the hinge: 0 for targets 1 or ±1, -1 for target 0
+    check_targets = "binary"
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        binary = np.all((y_true == 0) | (y_true == 1))
+        self._t = t = 2 * y_true - 1 if binary else y_true
+        margin = 1 - t * y_pred
+        self._active = margin > 0
+        return float(np.maximum(margin, 0).mean())
+
+    def backward(self):
+        return -self._t * self._active * (1.0 / self._t.size)
+
+
 @hookimpl
 def register_losses(register):
     register("mse", MSE)
     register("half_squared_error", HalfSquaredError, aliases=("half_sse",))
+    register("mae", MAE, aliases=("l1",))
+    register("huber", Huber)
+    register("binary_cross_entropy", BinaryCrossEntropy, aliases=("bce",))
+    register("cross_entropy", CrossEntropy, aliases=("categorical_cross_entropy",))
+    register("hinge", Hinge)
