@@ -45,7 +45,13 @@ def register_activations(register):
     ``factory(**options)`` returns an :class:`nnexp.Activation`: a layer without parameters.
     Subclass it and define ``f(z)`` and ``df(z)`` (element-wise derivative), both taking and
     returning arrays of any shape; the base class supplies forward/backward. Non-element-wise
-    activations (softmax) override ``forward(x, training)`` and ``backward(grad_out)``.
+    activations (softmax) override ``forward(x, training)`` and ``backward(grad_out)``, set
+    ``elementwise = False`` and return the Jacobian's diagonal from ``df``.
+
+    For the conformance kit (:mod:`nnexp.testing`, ``nnexp check``) a class may declare
+    ``check_options`` (dict of options to build an example with, default ``{}``) and ``kinks``
+    (tuple of inputs where ``f`` is not differentiable, e.g. ``(0.0,)`` for ReLU), so
+    finite-difference checks sample away from them.
     """
 
 
@@ -62,6 +68,11 @@ def register_losses(register):
     A loss with ``fuses_with = "softmax"`` (or ``"sigmoid"``) also accepts
     ``forward(logits, y_true, from_logits=True)``; the network then skips that output
     activation while training and the loss works in the numerically stable fused form.
+
+    For the conformance kit: ``check_options`` (dict), ``check_targets`` (``"real"``
+    (default), ``"binary"`` for 0/1 or ``"onehot"``) and ``kinks`` (values of
+    ``y_pred - y_true`` where the loss is not differentiable, e.g. ``(0.0,)`` for MAE).
+    The kit checks that the reduction is a mean over the batch.
     """
 
 
@@ -85,6 +96,14 @@ def register_layers(register):
     Set ``batch_independent = False`` on layers whose output for one sample depends on
     the others in training mode (batch normalization), ``stochastic = True`` on layers that
     draw random numbers in training (dropout, which use ``ctx.dropout_rng``).
+    Non-trainable state (batchnorm's running statistics) goes in ``self.buffers`` (name ->
+    array, updated in place): not in ``params``, so optimizers skip it, but saved and loaded
+    with the network (``Network.buffers``).
+
+    For the conformance kit (:mod:`nnexp.testing`, ``nnexp check``): ``check_options``
+    (dict of options to build an example with, e.g. ``{"units": 3}`` for dense; required
+    when the factory has required options), ``check_input_shape`` (per-sample input shape,
+    default ``(5,)``) and ``kinks`` (input values where the layer is not differentiable).
     """
 
 

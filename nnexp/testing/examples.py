@@ -1,0 +1,114 @@
+"""Example components and data for the conformance kit.
+
+A component tells the kit how to exercise it through class (or instance) attributes, all
+optional:
+
+- ``check_options`` (dict): options the kit builds it with (``Dense``: ``{"units": 3}``).
+- ``check_input_shape`` (tuple): per-sample input shape for layers/activations (default ``(5,)``).
+- ``kinks`` (tuple of floats): where it is not differentiable — input values for activations
+  and layers (ReLU: ``(0.0,)``), values of ``y_pred - y_true`` for losses (MAE: ``(0.0,)``).
+  Sampled inputs keep at least ``KINK_MARGIN`` away from them.
+- ``check_targets`` (losses): ``"real"`` (default), ``"binary"`` (0/1) or ``"onehot"``.
+- ``batch_independent = False`` and ``stochastic = True`` as in :class:`nnexp.Layer`;
+  ``elementwise = False`` for activations that mix a row (softmax).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnexp.base import BuildContext, Layer
+from nnexp.network import make_rngs
+
+BATCH = 6
+DEFAULT_INPUT_SHAPE = (5,)
+INPUT_SCALE = 2.0
+KINK_MARGIN = 1e-3
+LOSS_OUTPUTS = 4
+
+
+def attr(obj, name: str, default):
+    """A kit convention attribute of a component (instance first, then its factory)."""
+    return getattr(obj, name, default)
+
+
+def away_from_kinks(values: np.ndarray, kinks) -> np.ndarray:
+    """``values`` with every entry within ``KINK_MARGIN`` of a kink pushed to that distance."""
+    out = np.array(values, dtype=np.float64)
+    for k in kinks or ():
+        near = np.abs(out - k) < KINK_MARGIN
+        out[near] = k + np.where(out[near] >= k, KINK_MARGIN, -KINK_MARGIN)
+    return out
+
+
+@dataclass
+class Built:
+    """A layer or activation built by the kit, with what it was built from."""
+
+    obj: Layer
+    ctx: BuildContext
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+    @property
+    def dropout_rng(self) -> np.random.Generator:
+        return self.ctx.dropout_rng
+
+
+def options(component) -> dict:
+    return dict(attr(component.factory, "check_options", {}) or {})
+
+
+def build_layer(component, registry, *, dtype="float64", seed=0, opts=None) -> Built:
+    """``component.factory(**check_options)`` built for ``(batch, *check_input_shape)`` inputs."""
+    obj = component.factory(**(options(component) if opts is None else opts))
+    shape = tuple(attr(obj, "check_input_shape", DEFAULT_INPUT_SHAPE))
+    rngs = make_rngs(seed)
+    ctx = BuildContext(np.dtype(dtype), rngs["init"], rngs["dropout"], registry,
+                       "xavier_uniform", f"{component.name}_0")
+    out_shape = tuple(obj.build(shape, ctx))
+    return Built(obj, ctx, shape, out_shape)
+
+
+def perturb_params(layer: Layer, seed: int) -> None:
+    """Move parameters off their initial values (gamma = 1 hides a missing factor)."""
+    rng = np.random.default_rng(seed)
+    for p in layer.params.values():
+        p += (0.1 * rng.normal(size=p.shape)).astype(p.dtype)
+
+
+def layer_input(built: Built, seed: int, dtype="float64", batch: int = BATCH) -> np.ndarray:
+    """Inputs ``(batch, *input_shape)`` ~ N(0, 2²), kept away from the component's kinks."""
+    rng = np.random.default_rng(seed)
+    x = INPUT_SCALE * rng.normal(size=(batch, *built.input_shape))
+    return away_from_kinks(x, attr(built.obj, "kinks", ())).astype(dtype)
+
+
+def loss_paths(loss) -> list[bool]:
+    """``from_logits`` values to check: both when the loss fuses with an activation."""
+    return [False, True] if attr(loss, "fuses_with", None) else [False]
+
+
+def loss_batch(loss, registry, seed: int, from_logits: bool, dtype="float64", batch: int = BATCH):
+    """``(y_pred, y_true)`` for ``loss``: targets of its ``check_targets`` kind; predictions are
+    real scores, logits, or — for a fusing loss without from_logits — its activation's output."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, LOSS_OUTPUTS)
+    kind = attr(loss, "check_targets", "real")
+    if kind == "binary":
+        y = rng.integers(0, 2, size=shape).astype(np.float64)
+    elif kind == "onehot":
+        y = np.eye(LOSS_OUTPUTS)[rng.integers(0, LOSS_OUTPUTS, size=batch)]
+    else:
+        y = rng.normal(size=shape)
+    pred = rng.normal(size=shape)
+    fuses = attr(loss, "fuses_with", None)
+    if fuses and not from_logits:
+        # Logits ~ N(0, 1) keep probabilities off 0 and 1, where -log p curves too fast
+        # for central differences.
+        pred = registry.create("activation", fuses).f(pred)
+    else:
+        pred = y + away_from_kinks(pred - y, attr(loss, "kinks", ()))
+    return pred.astype(dtype), y.astype(dtype)
