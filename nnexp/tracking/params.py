@@ -1,0 +1,70 @@
+"""Config -> MLflow params and tags, within MLflow's limits (no mlflow import)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+#: MLflow truncates longer param values with only a warning; we cap them ourselves.
+PARAM_MAX = 6000
+TAG_MAX = 8000
+KEY_MAX = 250
+TRUNCATED = "...[truncated; full value in config.yaml]"
+_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+def clean_key(key: str) -> str:
+    """A key MLflow accepts: letters, digits and ``_-. /``; others become ``_``."""
+    return _BAD_KEY_CHARS.sub("_", str(key))[:KEY_MAX]
+
+
+def cap(value, limit: int = PARAM_MAX) -> str:
+    """``str(value)`` cut to ``limit`` characters, saying so."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _scalar(value) -> bool:
+    return not isinstance(value, (Mapping, list, tuple)) and not _is_seq(value)
+
+
+def _is_seq(value) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def flatten_config(cfg: Mapping, prefix: str = "") -> dict[str, str]:
+    """``{"model": {"hidden": [64, 64]}}`` -> ``{"model.hidden": "[64, 64]"}``.
+
+    Mappings nest with dots; a list of scalars stays one value (a sweep over ``[64],[128]``
+    varies one param); a list holding mappings is indexed (``model.layers.0.type``).
+    Values are capped at :data:`PARAM_MAX` characters (the full config is an artifact).
+    """
+    out: dict[str, str] = {}
+    for key, value in cfg.items():
+        name = clean_key(f"{prefix}{key}")
+        if isinstance(value, Mapping) and value:
+            out.update(flatten_config(value, name + "."))
+        elif _is_seq(value) and value and not all(_scalar(v) for v in value):
+            out.update(flatten_config({str(i): v for i, v in enumerate(value)}, name + "."))
+        elif _is_seq(value):
+            out[name] = cap("[" + ", ".join(map(str, value)) + "]")
+        else:
+            out[name] = cap(value)
+    return out
+
+
+def finite_items(metrics: Mapping) -> tuple[dict[str, float], list[str]]:
+    """``(finite metrics as floats, keys skipped)``: MLflow stores ±inf as ±1.8e308."""
+    good, skipped = {}, []
+    for key, value in metrics.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            skipped.append(key)
+            continue
+        if math.isfinite(v):
+            good[clean_key(key)] = v
+        else:
+            skipped.append(key)
+    return good, skipped

@@ -1,0 +1,262 @@
+"""RunTracker: one MLflow run per :func:`nnexp.fit`, fed by the lifecycle hooks."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nnexp.errors import ConfigError, did_you_mean
+from nnexp.hookspecs import hookimpl
+from nnexp.stats import GradHistograms, StepStats
+from nnexp.tracking import store
+from nnexp.tracking.artifacts import component_tags, dump_tensors
+from nnexp.tracking.params import TAG_MAX, cap, clean_key, finite_items
+
+#: Settings (the ``tracking`` config group) and their defaults; see the package docstring.
+DEFAULT_SETTINGS = {
+    "log_every": 0,
+    "max_points": 200,
+    "stats_every": 1,
+    "tensors_every_epochs": 0,
+    "tensors_at_steps": [],
+    "histogram_every_steps": 0,
+    "histogram_bins": 32,
+    "save_model": True,
+    "plot": True,
+}
+#: Keys of the ``tracking`` group that belong to the caller, not to the tracker.
+CALLER_KEYS = {"enabled", "uri", "experiment"}
+BATCH = 1000  # MLflow's limit of metrics per log_batch
+
+
+def make_settings(settings) -> dict:
+    """Defaults overlaid with ``settings``; unknown keys and negative counts are errors."""
+    out = dict(DEFAULT_SETTINGS)
+    for key, value in dict(settings or {}).items():
+        if key in CALLER_KEYS:
+            continue
+        if key not in DEFAULT_SETTINGS:
+            hint = did_you_mean(key, DEFAULT_SETTINGS)
+            raise ConfigError(f"tracking.{key}", value, "one of the settings " + ", ".join(DEFAULT_SETTINGS)
+                              + (f" (did you mean {hint!r}?)" if hint else ""))
+        out[key] = value
+    for key in ("log_every", "max_points", "stats_every", "tensors_every_epochs",
+                "histogram_every_steps", "histogram_bins"):
+        if not isinstance(out[key], int) or out[key] < (1 if key in ("stats_every", "histogram_bins") else 0):
+            raise ConfigError(f"tracking.{key}", out[key], "a non-negative integer"
+                              if key not in ("stats_every", "histogram_bins") else "a positive integer")
+    out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
+    return out
+
+
+class RunTracker:
+    """Records one training run in MLflow: pass it as ``nnexp.fit(..., callbacks=[tracker])``.
+
+    The run is created in ``on_run_start`` (so bad input raised by ``fit`` before training
+    creates no run) and always ended in ``on_run_end`` with fit's status: FINISHED, FAILED
+    (tags ``nnexp.failure`` = divergence/error and ``nnexp.error``) or KILLED. After ``fit``
+    returns, :meth:`log_final` adds test metrics to the ended run; :meth:`close` changes the
+    final status (``close("FAILED")`` when the caller fails after fit) and is always safe to call.
+    ``run_id`` is set once the run exists.
+    """
+
+    def __init__(self, *, uri: str, experiment_id: str, run_name: str | None = None,
+                 params: dict | None = None, tags: dict | None = None, config_yaml: str | None = None,
+                 parent_run_id: str | None = None, settings: dict | None = None, dataset=None):
+        self.uri, self.experiment_id, self.run_name = uri, str(experiment_id), run_name
+        self.params, self.tags = dict(params or {}), dict(tags or {})
+        self.config_yaml, self.parent_run_id, self.dataset = config_yaml, parent_run_id, dataset
+        self.settings = make_settings(settings)
+        self.run_id: str | None = None
+        self.status: str | None = None
+        self.timings = {"start": 0.0, "flush": 0.0, "end": 0.0}
+        self._client = None
+        self._logged_rows = 0
+        self._skipped: set[str] = set()
+
+    # -- lifecycle hooks ---------------------------------------------------------------------
+    @hookimpl
+    def on_run_start(self, run):
+        t0 = time.perf_counter()
+        self._client = store.client(self.uri)
+        tags = {**self.tags, **component_tags(run, self.dataset)}
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        info = store.retry(self._client.create_run, self.experiment_id, run_name=self.run_name,
+                           tags={clean_key(k): cap(v, TAG_MAX) for k, v in tags.items()}).info
+        self.run_id, self.run_name = info.run_id, info.run_name
+        self._log_params()
+        self._start_buffers(run)
+        self.timings["start"] = time.perf_counter() - t0
+
+    def _start_buffers(self, run) -> None:
+        s = self.settings
+        fused = [len(run.network.layers) - 1] if getattr(run.trainer, "fused", False) else []
+        self.stats = StepStats(run.network, run.optimizer, skip_layers=fused)
+        self.hist = GradHistograms(run.network, s["histogram_bins"])
+        total = max(1, run.epochs * run.steps_per_epoch // s["stats_every"])
+        self.every = s["log_every"] or max(1, math.ceil(total / max(1, s["max_points"])))
+        self.staging = Path(tempfile.mkdtemp(prefix="nnexp-run-"))
+        self._dumped_step = 0
+
+    @hookimpl
+    def on_step_end(self, run, loss):
+        s = self.settings
+        step = run.step
+        if step % s["stats_every"] == 0:
+            self.stats.record(step, run.epoch, loss)
+        if s["histogram_every_steps"] and step % s["histogram_every_steps"] == 0:
+            self.hist.record(step, run.epoch)
+        if step in s["tensors_at_steps"]:
+            self._dump(run, f"step_{step:06d}")
+
+    @hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        s = self.settings
+        if not s["histogram_every_steps"]:
+            self.hist.record(run.step, epoch)
+        every = s["tensors_every_epochs"]
+        if (every and epoch % every == 0) or (epoch == run.epochs and not every):
+            self._dump(run, f"epoch_{epoch:03d}")
+        self._flush(run, {k: v for k, v in metrics.items()}, epoch)
+
+    @hookimpl
+    def on_run_end(self, run, status, error):
+        t0 = time.perf_counter()
+        self.status = status
+        try:
+            self._flush(run, {}, run.epoch, final=True)
+            self._failure_tags(status, error)
+            self._write_artifacts(run)
+        except Exception as exc:  # noqa: BLE001 - never mask fit's own outcome; record it
+            warnings.warn(f"nnexp tracking: could not finish logging run {self.run_id}: {exc}", stacklevel=2)
+        finally:
+            shutil.rmtree(getattr(self, "staging", ""), ignore_errors=True)
+            self._terminate(status)
+            self.timings["end"] = time.perf_counter() - t0
+
+    # -- after fit ---------------------------------------------------------------------------
+    def log_final(self, metrics: dict, step: int | None = None) -> None:
+        """Log final (test) metrics to the run, also after it ended; non-finite ones are tagged."""
+        if self.run_id is None:
+            return
+        from mlflow.entities import Metric
+
+        good, skipped = finite_items(metrics)
+        now = int(time.time() * 1000)
+        batch = [Metric(k, v, now, int(step or 0)) for k, v in good.items()]
+        self._note_skipped(skipped)
+        store.retry(self._client.log_batch, self.run_id, metrics=batch)
+
+    def close(self, status: str | None = None) -> None:
+        """End the run with ``status`` (default: the status fit reported). Idempotent."""
+        if self.run_id is not None and status and status != self.status:
+            self._terminate(status)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _log_params(self) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(clean_key(k), cap(v)) for k, v in self.params.items()]
+        for i in range(0, len(items), 100):  # MLflow's limit of params per batch
+            store.retry(self._client.log_batch, self.run_id, params=items[i:i + 100])
+
+    def _flush(self, run, epoch_metrics: dict, epoch: int, final: bool = False) -> None:
+        """One synchronous write: sampled step rows since the last flush, plus epoch metrics."""
+        from mlflow.entities import Metric
+
+        t0 = time.perf_counter()
+        now = int(time.time() * 1000)
+        batch = []
+        good, skipped = finite_items(epoch_metrics)
+        batch += [Metric(k, v, now, int(epoch)) for k, v in good.items()]
+        batch += self._step_metrics(now, final)
+        self._note_skipped(skipped)
+        for i in range(0, len(batch), BATCH):
+            store.retry(self._client.log_batch, self.run_id, metrics=batch[i:i + BATCH])
+        self.timings["flush"] += time.perf_counter() - t0
+
+    def _step_metrics(self, now: int, final: bool) -> list:
+        """Every ``self.every``-th recorded row (and the last one at the end) as Metric objects."""
+        from mlflow.entities import Metric
+
+        rows = self.stats.rows_since(self._logged_rows)
+        start, self._logged_rows = self._logged_rows, self.stats.n
+        if not len(rows):
+            return []
+        keep = np.flatnonzero(rows[:, 0] % self.every == 0)
+        if final and (not len(keep) or keep[-1] != len(rows) - 1):
+            keep = np.append(keep, len(rows) - 1)
+        names = ["step_loss" if c == "loss" else c for c in self.stats.columns]
+        out, bad = [], set()
+        for row in rows[keep]:
+            step = int(row[0])
+            for key, value in zip(names[2:], row[2:].tolist()):
+                if math.isfinite(value):
+                    out.append(Metric(key, value, now, step))
+                elif not math.isnan(value):
+                    bad.add(key)
+        self._note_skipped(bad)
+        return out
+
+    def _note_skipped(self, keys) -> None:
+        new = set(keys) - self._skipped
+        if new and self.run_id:
+            self._skipped |= new
+            store.retry(self._client.set_tag, self.run_id, "nnexp.nonfinite_metrics",
+                        cap(", ".join(sorted(self._skipped)), TAG_MAX))
+
+    def _failure_tags(self, status: str, error) -> None:
+        if status == "FINISHED":
+            return
+        from nnexp.errors import DivergenceError
+
+        reason = ("killed" if status == "KILLED" else
+                  "divergence" if isinstance(error, DivergenceError) else "error")
+        tags = {"nnexp.failure": reason}
+        if error is not None:
+            tags["nnexp.error"] = cap(f"{type(error).__name__}: {error}", TAG_MAX)
+        for key, value in tags.items():
+            store.retry(self._client.set_tag, self.run_id, key, value)
+
+    def _dump(self, run, name: str) -> None:
+        dump_tensors(run.network, self.staging / "tensors" / name)
+        self._dumped_step = run.step
+
+    def _write_artifacts(self, run) -> None:
+        s, out = self.settings, self.staging
+        if run.step and self._dumped_step != run.step:
+            self._dump(run, f"step_{run.step:06d}")
+        (out / "stats").mkdir(exist_ok=True)
+        self.stats.write_csv(out / "stats" / "steps.csv")
+        if run.step and (not self.hist.steps or self.hist.steps[-1] != run.step):
+            self.hist.record(run.step, run.epoch)
+        self.hist.save(out / "stats" / "grad_hist.npz")
+        if self.config_yaml:
+            (out / "config.yaml").write_text(self.config_yaml)
+        if s["save_model"]:
+            run.network.save(out / "model.npz")
+        if s["plot"] and len(run.history):
+            self._plot(run, out)
+        store.retry(self._client.log_artifacts, self.run_id, str(out))
+
+    def _plot(self, run, out: Path) -> None:
+        from nnexp.plots import plot_run
+
+        try:
+            plot_run(run.history, out / "stats" / "steps.csv", out / "plots",
+                     grad_hist=out / "stats" / "grad_hist.npz")
+        except Exception as exc:  # noqa: BLE001 - a broken picture must not lose the run
+            warnings.warn(f"nnexp tracking: plotting failed: {exc}", stacklevel=2)
+
+    def _terminate(self, status: str) -> None:
+        if self.run_id is None:
+            return
+        store.retry(self._client.set_terminated, self.run_id, status)
+        self.status = status

@@ -1,0 +1,148 @@
+"""Where runs go: URI resolution, the store and experiment set up once, retried writes.
+
+mlflow is imported inside functions only, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from nnexp.errors import NnexpError, did_you_mean
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+#: HTTP retry settings for a remote server (MLflow's defaults retry for ~4 minutes).
+HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+PROBE_TIMEOUT = 5.0
+LOCK_RETRIES = 8
+
+
+class TrackingError(NnexpError):
+    """The tracking store cannot be reached or used: says which URI and what to do."""
+
+
+def resolve_uri(uri: str | None, launch_dir) -> str:
+    """``sqlite:///rel.db`` or a bare path -> ``sqlite:////abs/rel.db`` against ``launch_dir``;
+    ``http(s)://`` and other schemes unchanged."""
+    uri = str(uri or DEFAULT_URI)
+    if uri.startswith(("http://", "https://", "databricks", "postgresql", "mysql", "mssql")):
+        return uri
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+    elif "://" in uri or uri.startswith("sqlite:"):
+        raise TrackingError(f"tracking.uri {uri!r} is not supported. Use sqlite:///path/to/mlflow.db "
+                            "(relative to the launch directory), a bare file path, or http://host:port.")
+    else:
+        path = uri
+    full = Path(path).expanduser()
+    if not full.is_absolute():
+        full = Path(launch_dir) / full
+    return "sqlite:///" + str(full.resolve())
+
+
+def is_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def client(uri: str):
+    """An ``MlflowClient`` for ``uri`` (HTTP retries bounded, migration chatter quiet)."""
+    if is_http(uri):
+        for key, value in HTTP_ENV.items():
+            os.environ.setdefault(key, value)
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def retry(fn, *args, **kwargs):
+    """Call ``fn``; retry SQLite lock errors (MLflow gives up after one 20 s wait)."""
+    for attempt in range(LOCK_RETRIES):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - MlflowException or sqlalchemy, both wrap it
+            if not _is_lock_error(exc) or attempt == LOCK_RETRIES - 1:
+                raise
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))
+    raise AssertionError("unreachable")
+
+
+def check_server(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise :class:`TrackingError` fast unless an MLflow server answers at ``uri``."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+            if resp.status < 400:
+                return
+            problem = f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        problem = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise TrackingError(
+        f"Cannot reach the MLflow tracking server at {uri} ({problem}). Start it with "
+        f"`mlflow server --host 127.0.0.1 --port PORT --backend-store-uri sqlite:///mlflow.db`, "
+        "or set tracking.uri=sqlite:///mlflow.db to use a local store.")
+
+
+def _artifact_location(uri: str, name: str) -> str | None:
+    """Artifacts beside the SQLite file, not in whatever directory a job runs from."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return (db.parent / "mlruns" / safe).as_uri()
+
+
+def ensure_experiment(uri: str, experiment_name: str) -> str:
+    """Create the store (schema migration) and the experiment once; return its id.
+
+    Call from ONE process before jobs start: concurrent migrations of a new SQLite file race.
+    Safe when both exist already. An unreachable server raises :class:`TrackingError`.
+    """
+    if is_http(uri):
+        check_server(uri)
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mc = client(uri)
+    exp = retry(mc.get_experiment_by_name, experiment_name)
+    if exp is None:
+        try:
+            return retry(mc.create_experiment, experiment_name, _artifact_location(uri, experiment_name))
+        except Exception:  # noqa: BLE001 - created meanwhile by another process
+            exp = retry(mc.get_experiment_by_name, experiment_name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        raise TrackingError(f"Experiment {experiment_name!r} is deleted in {uri}. Restore it "
+                            f"(`mlflow experiments restore --experiment-id {exp.experiment_id}`) "
+                            "or choose another name.")
+    return exp.experiment_id
+
+
+def find_experiment(mc, name: str):
+    """The experiment called ``name``, or a did-you-mean error listing what exists."""
+    exp = mc.get_experiment_by_name(name)
+    if exp is not None:
+        return exp
+    names = sorted(e.name for e in mc.search_experiments())
+    hint = did_you_mean(name, names)
+    msg = f"Unknown experiment {name!r}. Available: {', '.join(names) or '(none)'}."
+    raise TrackingError(msg + (f"\nDid you mean {hint!r}?" if hint else ""))

@@ -1,0 +1,107 @@
+"""A sweep as one parent run; its jobs are child runs (``mlflow.parentRunId``)."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from nnexp.tracking import store
+from nnexp.tracking.params import TAG_MAX, cap, clean_key
+from nnexp.tracking.summary import runs_frame, seed_summary
+
+SWEEP_TAG = "nnexp.sweep"
+
+
+def start_sweep(uri: str, experiment_id: str, name: str, tags: dict | None = None) -> str:
+    """Create the parent run of a sweep (tagged ``nnexp.sweep=true``); return its id."""
+    mc = store.client(uri)
+    all_tags = {clean_key(k): cap(v, TAG_MAX) for k, v in (tags or {}).items()}
+    all_tags[SWEEP_TAG] = "true"
+    run = store.retry(mc.create_run, str(experiment_id), run_name=name, tags=all_tags)
+    return run.info.run_id
+
+
+def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FINISHED",
+              metric: str | None = None) -> str:
+    """Summarise the jobs on the parent run, end it, and return a printable summary.
+
+    ``jobs``: dicts with run_id, run_name, overrides, status, error, metrics, params.
+    The parent gets artifacts ``sweep.csv`` (one row per job: varying config keys, final
+    metrics, status, error) and, when a ``seed`` key varies, ``sweep_seeds.csv`` (mean, std,
+    count per configuration); tags ``nnexp.best.run_id``/``run_name``/``overrides`` and
+    ``nnexp.best.<key>`` for each varying key; metrics ``best.<metric>`` and, over seeds,
+    ``best_mean.<metric>``/``best_std.<metric>``; tags ``nnexp.jobs``, ``nnexp.failed_jobs``
+    and ``nnexp.failures``. Status: ``status`` (KILLED for an interrupted sweep), but FAILED
+    when any job did not finish.
+    """
+    mc = store.client(uri)
+    frame, config, metrics, chosen = runs_frame(jobs, metric)
+    failed = [j for j in jobs if j.get("status") != "FINISHED"]
+    tags = {"nnexp.jobs": str(len(jobs)), "nnexp.failed_jobs": str(len(failed))}
+    lines = [f"Sweep: {len(jobs)} job(s), {len(jobs) - len(failed)} finished, {len(failed)} failed."]
+    lines += [f"  FAILED {j.get('run_name')}: {j.get('error') or j.get('status')}" for j in failed]
+    if failed:
+        tags["nnexp.failures"] = cap("\n".join(lines[1:]), TAG_MAX)
+    metric_values = {}
+    seeds = seed_summary(frame, config, metrics)
+    best = _best_row(frame, chosen)
+    if best is not None:
+        tags.update(_best_tags(best, config))
+        metric_values.update(_best_metrics(best, seeds, config, metrics))
+        lines.append(f"Best by {chosen}: {best['run_name']} ({chosen}={best[chosen]:.6g})")
+    with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
+        frame.to_csv(Path(tmp) / "sweep.csv", index=False)
+        if seeds is not None:
+            seeds.to_csv(Path(tmp) / "sweep_seeds.csv", index=False)
+        (Path(tmp) / "summary.txt").write_text("\n".join(lines) + "\n")
+        _log(mc, parent_run_id, tags, metric_values)
+        store.retry(mc.log_artifacts, parent_run_id, tmp)
+    final = "FAILED" if failed and status == "FINISHED" else status
+    store.retry(mc.set_terminated, parent_run_id, final)
+    return "\n".join(lines)
+
+
+def _best_row(frame, chosen):
+    if not chosen or chosen not in frame.columns:
+        return None
+    done = frame[(frame["status"] == "FINISHED") & frame[chosen].notna()]
+    return None if done.empty else done.iloc[0]
+
+
+def _best_tags(best, config) -> dict:
+    tags = {"nnexp.best.run_id": best["run_id"], "nnexp.best.run_name": best["run_name"],
+            "nnexp.best.overrides": best["overrides"]}
+    tags.update({f"nnexp.best.{k}": best[k] for k in config})
+    return {clean_key(k): cap(v, TAG_MAX) for k, v in tags.items()}
+
+
+def _best_metrics(best, seeds, config, metrics) -> dict:
+    out = {f"best.{m}": best[m] for m in metrics}
+    if seeds is not None:
+        group = [k for k in config if k in seeds.columns]
+        match = seeds
+        for key in group:
+            match = match[match[key] == str(best[key])]
+        if len(match):
+            row = match.iloc[0]
+            out.update({f"best_mean.{m}": row[f"{m}_mean"] for m in metrics})
+            out.update({f"best_std.{m}": row[f"{m}_std"] for m in metrics})
+    return out
+
+
+def _log(mc, run_id: str, tags: dict, metrics: dict) -> None:
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    batch = [Metric(clean_key(k), float(v), now, 0) for k, v in metrics.items()
+             if _finite(v)]
+    store.retry(mc.log_batch, run_id, metrics=batch, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
