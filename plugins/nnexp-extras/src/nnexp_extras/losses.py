@@ -46,6 +46,7 @@ class Focal(Loss):
 
     fuses_with = "softmax"
     check_options = {"gamma": 2.0}
+    check_targets = "onehot"  # for nnexp.testing: focal loss is for one-hot class targets
 
     def __init__(self, gamma: float = 2.0):
         self.gamma = float(check_range("focal gamma", gamma, 0))

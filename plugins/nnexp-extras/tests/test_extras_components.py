@@ -1,0 +1,142 @@
+"""What each nnexp-extras component computes, checked against independent facts about it
+(the gradients themselves are the conformance kit's job: test_extras_conformance.py)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnexp
+from nnexp.testing import check_gradients
+
+REG = nnexp.load_registry()
+
+
+def make(kind, spec):
+    return REG.create(kind, spec)
+
+
+def test_mish_matches_its_definition_and_known_minimum():
+    z = np.linspace(-6, 6, 2001)
+    out = make("activation", "mish").forward(z)
+    np.testing.assert_allclose(out, z * np.tanh(np.log1p(np.exp(z))), rtol=1e-12)
+    # Mish's global minimum is about -0.30884 near z = -1.19 (Misra, 2019).
+    assert out.min() == pytest.approx(-0.30884, abs=1e-4)
+    assert z[out.argmin()] == pytest.approx(-1.19, abs=0.01)
+
+
+def test_mish_does_not_overflow_for_large_inputs():
+    z = np.array([-1000.0, 1000.0])
+    with np.errstate(over="raise"):
+        np.testing.assert_allclose(make("activation", "mish").forward(z), [0.0, 1000.0])
+
+
+def test_mish_matches_torch():
+    torch = pytest.importorskip("torch")
+    z = np.random.default_rng(0).normal(scale=3, size=50)
+    want = torch.nn.functional.mish(torch.tensor(z)).numpy()
+    np.testing.assert_allclose(make("activation", "mish").forward(z), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("frequency", [0.5, 1.0, 3.0])
+def test_snake_wiggles_around_identity_with_period_pi_over_frequency(frequency):
+    snake = make("activation", {"type": "snake", "frequency": frequency})
+    z = np.random.default_rng(1).normal(size=20)
+    period = math.pi / frequency
+    np.testing.assert_allclose(snake.forward(z + period) - snake.forward(z), period, rtol=1e-12)
+    assert np.all(snake.forward(z) >= z)  # sin²/a >= 0
+
+
+def test_snake_rejects_a_non_positive_frequency_with_the_valid_range():
+    with pytest.raises(nnexp.ConfigError, match="snake frequency.*0 < value"):
+        make("activation", {"type": "snake", "frequency": 0})
+
+
+def test_prelu_learns_the_negative_slope_of_a_leaky_target():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(256, 3))
+    y = np.where(X > 0, X, 0.1 * X)
+    net = nnexp.Network(["prelu"], 3, dtype="float64", registry=REG)
+    nnexp.fit(net, X, y, loss="mse", optimizer={"type": "sgd", "lr": 0.5}, epochs=40,
+              batch_size=64, task="regression")
+    np.testing.assert_allclose(net.params["prelu_0.alpha"], 0.1, atol=1e-3)
+
+
+def test_prelu_as_model_activation_gives_each_hidden_layer_its_own_slopes():
+    net = nnexp.Network.mlp(4, [6, 5], 2, activation="prelu", registry=REG)
+    assert net.params["prelu_0.alpha"].shape == (6,)
+    assert net.params["prelu_1.alpha"].shape == (5,)
+    shared = nnexp.Network.mlp(4, [6], 2, activation={"type": "prelu", "shared": True}, registry=REG)
+    assert shared.params["prelu_0.alpha"].shape == (1,)
+
+
+def test_maxout_with_two_opposite_pieces_is_absolute_value():
+    net = nnexp.Network([{"type": "maxout", "units": 1, "pieces": 2}], 1, dtype="float64",
+                        registry=REG)
+    net.set_params({"maxout_0.W": [[[1.0]], [[-1.0]]], "maxout_0.b": [[0.0], [0.0]]})
+    x = np.linspace(-3, 3, 13).reshape(-1, 1)
+    np.testing.assert_allclose(net.forward(x), np.abs(x))
+
+
+def test_maxout_rejects_non_integer_units_naming_the_option():
+    with pytest.raises(nnexp.ConfigError, match="maxout units: got 2.5; expected a positive integer"):
+        nnexp.Network([{"type": "maxout", "units": 2.5}], 3, registry=REG)
+
+
+def test_residual_dense_with_zero_weights_is_the_identity_and_keeps_the_width():
+    net = nnexp.Network([{"type": "residual_dense", "hidden": 7}], 4, dtype="float64", registry=REG)
+    assert net.output_shape == (4,)
+    net.set_params({k: np.zeros_like(v) for k, v in net.params.items()})
+    x = np.random.default_rng(2).normal(size=(5, 4))
+    np.testing.assert_array_equal(net.forward(x), x)
+
+
+def test_residual_dense_uses_any_registered_activation():
+    layer = make("layer", {"type": "residual_dense", "hidden": 3, "activation": "mish"})
+    x = np.random.default_rng(3).normal(size=(4, 5))
+    net = nnexp.Network([layer], 5, dtype="float64", registry=REG)
+    assert check_gradients(net.layers[0], x).ok
+    with pytest.raises(nnexp.UnknownComponentError, match="Did you mean 'mish'"):
+        nnexp.Network([{"type": "residual_dense", "activation": "mihs"}], 5, registry=REG)
+
+
+def test_log_cosh_is_half_squared_error_for_small_and_abs_minus_log2_for_large_errors():
+    loss = make("loss", "log_cosh")
+    y = np.zeros((4, 2))
+    small = np.full((4, 2), 1e-3)
+    assert loss(small, y) == pytest.approx(0.5e-6, rel=1e-6)
+    large = np.full((4, 2), 50.0)
+    assert loss(large, y) == pytest.approx(50 - math.log(2), rel=1e-12)
+    assert np.isfinite(loss(np.full((1, 1), 1e4), np.zeros((1, 1))))
+
+
+def test_focal_with_gamma_zero_is_cross_entropy_value_and_gradient():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(8, 3))
+    y = np.eye(3)[rng.integers(0, 3, size=8)]
+    focal, ce = make("loss", {"type": "focal", "gamma": 0}), make("loss", "cross_entropy")
+    assert focal(logits, y, from_logits=True) == pytest.approx(ce(logits, y, from_logits=True), rel=1e-12)
+    np.testing.assert_allclose(focal.backward(), ce.backward(), atol=1e-15)
+
+
+def test_focal_down_weights_confidently_correct_samples():
+    y = np.array([[1.0, 0.0]])
+    confident, unsure = np.array([[0.95, 0.05]]), np.array([[0.55, 0.45]])
+    focal, ce = make("loss", "focal"), make("loss", {"type": "focal", "gamma": 0})
+    ratio = lambda p: focal(p, y) / ce(p, y)  # noqa: E731 - (1 - p)^γ for the true class
+    assert ratio(confident) == pytest.approx(0.05 ** 2)
+    assert ratio(unsure) == pytest.approx(0.45 ** 2)
+
+
+def test_focal_fuses_with_a_softmax_output_and_trains():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(120, 2))
+    y = np.eye(2)[(X[:, 0] + X[:, 1] > 0).astype(int)]
+    net = nnexp.Network.mlp(2, [8], 2, activation="mish", output_activation="softmax", seed=1,
+                            registry=REG)
+    history = nnexp.fit(net, X, y, loss="focal", optimizer={"type": "adam", "lr": 0.05},
+                        epochs=30, batch_size=32)
+    trainer = nnexp.Trainer(net, loss="focal")
+    assert trainer.fused
+    assert history["accuracy"][-1] > 0.9
+    assert history["loss"][-1] < history["loss"][0] / 2
