@@ -58,7 +58,7 @@ def xor(seed: int = 0, n: int | None = None, noise: float = 0.1, standardize: bo
                            val_fraction, test_fraction, standardize, one_hot)
 
 
-def spirals(seed: int = 0, n: int = 1000, noise: float = 0.03, turns: float = 2.0,
+def spirals(seed: int = 0, n: int = 1000, noise: float = 0.03, turns: float = 1.5,
             standardize: bool = True, one_hot: bool = True, val_fraction: float = 0.2,
             test_fraction: float = 0.2):
     """Two interleaved spirals (the classic benchmark of Lang and Witbrock), ``n`` points.
