@@ -68,22 +68,27 @@ def _draw_activation(ax, name: str, registry) -> None:
     ax.grid(alpha=0.3)
 
 
-def activation_gallery(names: Sequence[str] | None = None, registry=None):
-    """One panel per activation: the function (solid) and its derivative (dashed)."""
+def _gallery(kind: str, names, registry, draw, max_cols: int, panel, title: str):
+    """One panel per component of ``kind``; a component that fails to draw says why."""
     registry = _registry(registry)
-    names = _selected(registry, "activation", names)
-    rows, cols = grid(len(names))
-    fig, axes = figure(rows, cols, panel=(3.6, 2.9))
+    names = _selected(registry, kind, names)
+    rows, cols = grid(len(names), max_cols)
+    fig, axes = figure(rows, cols, panel=panel)
     for ax, name in zip(axes.flat, names):
         try:
-            _draw_activation(ax, name, registry)
-            ax.set_title(_title(registry, "activation", name))
+            draw(ax, name, registry)
+            ax.set_title(_title(registry, kind, name))
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the rest
-            unavailable(ax, _title(registry, "activation", name), f"could not evaluate:\n{exc}")
+            unavailable(ax, _title(registry, kind, name), f"could not evaluate:\n{exc}")
     hide_unused(axes, len(names))
-    fig.suptitle("Activation functions and their derivatives (from forward/backward)",
-                 fontsize=13)
+    fig.suptitle(title, fontsize=13)
     return fig
+
+
+def activation_gallery(names: Sequence[str] | None = None, registry=None):
+    """One panel per activation: the function (solid) and its derivative (dashed)."""
+    return _gallery("activation", names, registry, _draw_activation, 4, (3.6, 2.9),
+                    "Activation functions and their derivatives (from forward/backward)")
 
 
 def plot_activations(out="activations.png", names: Sequence[str] | None = None, registry=None):
@@ -146,20 +151,8 @@ def _draw_loss(ax, name: str, registry) -> None:
 
 def loss_gallery(names: Sequence[str] | None = None, registry=None):
     """One panel per loss: L (solid) and dL/dŷ (dashed) against the prediction, two targets."""
-    registry = _registry(registry)
-    names = _selected(registry, "loss", names)
-    rows, cols = grid(len(names), 3)
-    fig, axes = figure(rows, cols, panel=(4.4, 3.3))
-    for ax, name in zip(axes.flat, names):
-        try:
-            _draw_loss(ax, name, registry)
-            ax.set_title(_title(registry, "loss", name))
-        except Exception as exc:  # noqa: BLE001
-            unavailable(ax, _title(registry, "loss", name), f"could not evaluate:\n{exc}")
-    hide_unused(axes, len(names))
-    fig.suptitle("Loss functions and their gradients for fixed targets (batch of one)",
-                 fontsize=13)
-    return fig
+    return _gallery("loss", names, registry, _draw_loss, 3, (4.4, 3.3),
+                    "Loss functions and their gradients for fixed targets (batch of one)")
 
 
 def plot_losses(out="losses.png", names: Sequence[str] | None = None, registry=None):
