@@ -290,3 +290,27 @@ def test_fit_sets_the_scheduled_lr_at_the_start_of_each_epoch():
 def test_invalid_schedule_option_is_refused(spec, where):
     with pytest.raises(ConfigError, match=where):
         nnexp.get_registry().create("schedule", spec)
+
+
+@pytest.mark.parametrize("dtype, y_order, x_order, step", [
+    ("float32", "C", "C", 1), ("float64", "F", "F", 1), ("float32", "C", "F", 1),
+    ("float32", "C", "C", 2), ("float64", "F", "C", 1),
+])
+def test_add_scaled_updates_in_place_for_any_layout(dtype, y_order, x_order, step):
+    from nnexp.builtins.optimizers import add_scaled
+
+    rng = np.random.default_rng(0)
+    y = np.asarray(rng.normal(size=(6, 8)), dtype=dtype, order=y_order)[:, ::step]
+    x = np.asarray(rng.normal(size=y.shape), dtype=dtype, order=x_order)
+    expected = y.astype("float64") - 0.3 * x
+    assert add_scaled(y, -0.3, x) is y
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
+def test_add_scaled_mixes_dtypes_like_numpy():
+    from nnexp.builtins.optimizers import add_scaled
+
+    y = np.ones(5, dtype="float32")
+    add_scaled(y, 2.0, np.arange(5.0))
+    np.testing.assert_array_equal(y, [1, 3, 5, 7, 9])
+    assert y.dtype == np.float32

@@ -9,6 +9,7 @@ place on per-parameter state buffers (``out=``) instead of allocating temporarie
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,11 +19,41 @@ from nnexp.optim import Optimizer, Schedule, check_range
 
 
 def _buffer(state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
-    """The state array ``key``, created once with ``like``'s shape and dtype."""
+    """The state array ``key``, created once with ``like``'s shape, dtype and memory order."""
     buf = state.get(key)
     if buf is None:
         buf = state[key] = np.full_like(like, fill)
     return buf
+
+
+#: BLAS axpy by dtype char, filled on first use (scipy's import costs ~0.15 s, once).
+_AXPY: dict[str, Callable] = {}
+
+
+def _load_axpy() -> dict[str, Callable]:
+    try:
+        from scipy.linalg.blas import daxpy, saxpy
+    except ImportError:  # pragma: no cover - scipy comes with nnexp's dependencies
+        _AXPY["loaded"] = None
+    else:
+        _AXPY.update(f=saxpy, d=daxpy, loaded=None)
+    return _AXPY
+
+
+def add_scaled(y: np.ndarray, a: float, x: np.ndarray) -> np.ndarray:
+    """``y ← y + a · x`` in place; returns ``y``.
+
+    One BLAS axpy pass when both arrays share dtype and memory order: 3-5x faster than
+    numpy's two passes through a temporary, the step's largest cost outside the GEMMs."""
+    axpy = (_AXPY or _load_axpy()).get(y.dtype.char) if x.dtype == y.dtype else None
+    if axpy is not None:
+        fy, fx = y.flags, x.flags
+        if fy.c_contiguous and fx.c_contiguous or fy.f_contiguous and fx.f_contiguous:
+            flat = y.ravel("K")  # a view in memory order, as x.ravel("K") is
+            if axpy(x.ravel("K"), flat, a=a) is flat:
+                return y
+    y += a * x
+    return y
 
 
 def _l2(opt: Optimizer, param, grad, state) -> np.ndarray:
@@ -31,21 +62,15 @@ def _l2(opt: Optimizer, param, grad, state) -> np.ndarray:
     The layer's ``grads`` stay untouched: hooks read them after the step."""
     if not opt.weight_decay:
         return grad
-    return _axpy(_buffer(state, "g", grad), opt.weight_decay, param, grad)
+    g = _buffer(state, "g", grad)
+    np.copyto(g, grad)
+    return add_scaled(g, opt.weight_decay, param)
 
 
-def _axpy(out: np.ndarray, a: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``out ← a · x + y`` without temporaries; returns ``out``."""
-    np.multiply(x, a, out=out)
-    out += y
-    return out
-
-
-def _ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
-    """``avg ← decay · avg + (1 - decay) · x`` in place (``tmp`` is scratch)."""
+def _ema(avg: np.ndarray, x: np.ndarray, decay: float) -> None:
+    """``avg ← decay · avg + (1 - decay) · x`` in place."""
     avg *= decay
-    np.multiply(x, 1.0 - decay, out=tmp)
-    avg += tmp
+    add_scaled(avg, 1.0 - decay, x)
 
 
 class SGD(Optimizer):
@@ -69,23 +94,22 @@ class SGD(Optimizer):
 
     def update(self, param, grad, state):
         g = _l2(self, param, grad, state)
-        tmp = _buffer(state, "tmp", param)
         if self.momentum:
-            g = self._momentum(g, state, tmp)
-        np.multiply(g, self.lr, out=tmp)
-        param -= tmp
+            g = self._momentum(g, state)
+        add_scaled(param, -self.lr, g)
 
-    def _momentum(self, g, state, tmp):
+    def _momentum(self, g, state):
         buf = state.get("momentum")
         if buf is None:
-            buf = state["momentum"] = g.copy()
+            buf = state["momentum"] = g.copy(order="K")
         else:
             buf *= self.momentum
-            np.multiply(g, 1.0 - self.dampening, out=tmp)
-            buf += tmp
+            add_scaled(buf, 1.0 - self.dampening, g)
         if not self.nesterov:
             return buf
-        return _axpy(_buffer(state, "nesterov", g), self.momentum, buf, g)
+        out = _buffer(state, "nesterov", g)
+        np.copyto(out, g)
+        return add_scaled(out, self.momentum, buf)
 
 
 class Adam(Optimizer):
@@ -116,11 +140,8 @@ class Adam(Optimizer):
         else:
             g = _l2(self, param, grad, state)
         m, v, tmp = (_buffer(state, k, param) for k in ("m", "v", "tmp"))
-        _ema(m, g, b1, tmp)
-        v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
-        v += tmp
+        _ema(m, g, b1)
+        _ema(v, np.multiply(g, g, out=tmp), b2)
         if self.amsgrad:
             v_max = _buffer(state, "v_max", param)
             v = np.maximum(v_max, v, out=v_max)
@@ -128,8 +149,7 @@ class Adam(Optimizer):
         tmp *= 1.0 / math.sqrt(1.0 - b2 ** self.t)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / (1.0 - b1 ** self.t)
-        param -= tmp
+        add_scaled(param, -self.lr / (1.0 - b1 ** self.t), tmp)
 
     def config(self):
         return {**super().config(), "betas": list(self.betas)}
@@ -162,13 +182,10 @@ class RMSprop(Optimizer):
     def update(self, param, grad, state):
         g = _l2(self, param, grad, state)
         v, tmp = _buffer(state, "v", param), _buffer(state, "tmp", param)
-        v *= self.alpha
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - self.alpha
-        v += tmp
+        _ema(v, np.multiply(g, g, out=tmp), self.alpha)
         if self.centered:
             g_avg = _buffer(state, "g_avg", param)
-            _ema(g_avg, g, self.alpha, tmp)
+            _ema(g_avg, g, self.alpha)
             np.multiply(g_avg, g_avg, out=tmp)
             np.subtract(v, tmp, out=tmp)
             np.sqrt(tmp, out=tmp)
@@ -180,10 +197,8 @@ class RMSprop(Optimizer):
             buf = _buffer(state, "momentum", param)
             buf *= self.momentum
             buf += tmp
-            np.multiply(buf, self.lr, out=tmp)
-        else:
-            tmp *= self.lr
-        param -= tmp
+            tmp = buf
+        add_scaled(param, -self.lr, tmp)
 
 
 class Adagrad(Optimizer):
@@ -208,8 +223,7 @@ class Adagrad(Optimizer):
         np.sqrt(s, out=tmp)
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
-        tmp *= self.lr / (1.0 + (self.t - 1) * self.lr_decay)
-        param -= tmp
+        add_scaled(param, -self.lr / (1.0 + (self.t - 1) * self.lr_decay), tmp)
 
 
 # -- learning-rate schedules -----------------------------------------------------------------
