@@ -44,9 +44,12 @@ class Optimizer:
         self._refs: list = []
 
     def bind(self, network) -> Optimizer:
-        """Attach to a network's parameters; state is kept per parameter name."""
+        """Attach to a network's parameters; state is kept per parameter name.
+
+        Binding starts afresh: empty state and step count 0 (Adam's bias correction needs both)."""
         self._refs = network.param_refs()
         self.state = {name: {} for name, _, _ in self._refs}
+        self.t = 0
         return self
 
     def step(self) -> None:

@@ -314,3 +314,15 @@ def test_add_scaled_mixes_dtypes_like_numpy():
     add_scaled(y, 2.0, np.arange(5.0))
     np.testing.assert_array_equal(y, [1, 3, 5, 7, 9])
     assert y.dtype == np.float32
+
+
+def test_reusing_an_optimizer_object_restarts_its_state_and_step_count():
+    X, y = np.random.default_rng(0).normal(size=(16, 2)), np.linspace(0, 1, 16)
+    adam = nnexp.get_registry().create("optimizer", "adam", lr=0.01)
+    results = []
+    for optimizer in (adam, adam, {"type": "adam", "lr": 0.01}):
+        net = nnexp.Network.mlp(2, [4], 1, seed=0)
+        nnexp.fit(net, X, y, optimizer=optimizer, epochs=2, batch_size=8, task="regression")
+        results.append(net.params["dense_0.W"].copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[1], results[2])
