@@ -114,8 +114,7 @@ class Network:
         for kind in ("layer", "activation"):
             if (kind, type_name) in self.registry:
                 return kind
-        names = self.registry.names("layer", True) + self.registry.names("activation", True)
-        raise UnknownComponentError("layer", type_name, names)
+        raise self.registry.missing("layer", type_name, kinds=("layer", "activation"))
 
     @classmethod
     def mlp(cls, input_size: int, hidden: Sequence[int], output_size: int, *,

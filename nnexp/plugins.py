@@ -17,7 +17,7 @@ from importlib import metadata
 import pluggy
 
 from nnexp import hookspecs
-from nnexp.errors import DuplicateComponentError, PluginLoadError
+from nnexp.errors import DuplicateComponentError, PluginLoadError, did_you_mean
 from nnexp.registry import KINDS, PluginFailure, Provenance, Registry
 
 ENTRY_POINT_GROUP = "nnexp"
@@ -86,9 +86,23 @@ def _register_plugin(pm, registry, name, prov, loader) -> None:
     except Exception as exc:  # noqa: BLE001
         if pm.is_registered(plugin):
             pm.unregister(plugin)
+        exc = _with_hook_hint(exc, plugin)
         registry.failures.append(PluginFailure.from_exc(prov, "validate", exc))
         return
     registry.plugins[name] = prov
+
+
+def _with_hook_hint(exc: Exception, plugin) -> Exception:
+    """pluggy's "unknown hook" error, plus the real hook each misspelled one is nearest to."""
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")]
+    impls = [n for n in dir(plugin)
+             if hasattr(getattr(plugin, n, None), f"{hookspecs.PROJECT}_impl") and n not in specs]
+    hints = [f"{did_you_mean(n, specs)!r} (not {n!r})" for n in impls if did_you_mean(n, specs)]
+    if not hints or not isinstance(exc, pluggy.PluginValidationError):
+        return exc
+    better = pluggy.PluginValidationError(exc.plugin, f"{exc}. Did you mean {', '.join(hints)}?")
+    better.__cause__ = exc
+    return better
 
 
 def _call_register_hooks(pm, registry) -> None:
@@ -110,8 +124,9 @@ def _call_register_hooks(pm, registry) -> None:
             try:
                 impl.function(*[{"register": register}[a] for a in impl.argnames])
             except Exception as exc:  # noqa: BLE001
-                registry.failures.append(PluginFailure.from_exc(prov, f"hook {hookname}", exc))
-                registry.remove_plugin(prov.plugin)
+                failure = PluginFailure.from_exc(prov, f"hook {hookname}", exc)
+                registry.failures.append(failure)
+                registry.remove_plugin(prov.plugin, failure)
                 pm.unregister(name=prov.plugin)
 
 

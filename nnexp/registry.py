@@ -96,6 +96,8 @@ class Registry:
         self.failures: list[PluginFailure] = []
         self.plugins: dict[str, Provenance] = {}
         self.conflicts: dict[tuple[str, str], DuplicateComponentError] = {}
+        #: (kind, name) -> failure of the plugin that registered it, then failed (withdrawn).
+        self.withdrawn: dict[tuple[str, str], PluginFailure] = {}
 
     # -- filling ---------------------------------------------------------------------------
     def add(self, kind: str, name: str, factory, provenance: Provenance, aliases=()) -> Component:
@@ -119,11 +121,14 @@ class Registry:
             table[n] = comp
         return comp
 
-    def remove_plugin(self, plugin: str) -> None:
-        """Drop every component a plugin registered (used when its hook fails midway)."""
-        for table in self._by_kind.values():
+    def remove_plugin(self, plugin: str, failure: PluginFailure | None = None) -> None:
+        """Drop every component a plugin registered (used when its hook fails midway); with
+        ``failure``, asking for one of them later raises an error naming that failure."""
+        for kind, table in self._by_kind.items():
             for n in [n for n, c in table.items() if c.provenance.plugin == plugin]:
                 del table[n]
+                if failure is not None:
+                    self.withdrawn[(kind, n)] = failure
 
     # -- lookup ----------------------------------------------------------------------------
     def names(self, kind: str, aliases: bool = False) -> list[str]:
@@ -149,14 +154,27 @@ class Registry:
             pass
         if kind not in KINDS:
             raise UnknownComponentError("component kind", kind, KINDS, hint="")
+        raise self.missing(kind, name)
+
+    def missing(self, kind: str, name: str, kinds: tuple[str, ...] = ()) -> Exception:
+        """The error for ``name`` that no usable component of ``kinds`` (default: ``kind``) has:
+        the failure of the plugin that withdrew it, or "unknown" listing what is available and
+        every plugin that failed to load (one of them may have provided it)."""
+        kinds = kinds or (kind,)
+        for k in kinds:
+            if (k, name) in self.withdrawn:
+                return ComponentLoadError(k, name, self.withdrawn[(k, name)])
         for failure in self.failures:
             if name == failure.plugin:
-                raise ComponentLoadError(kind, name, failure)
-        hint = ""
-        if self.failures:
-            broken = "; ".join(f.describe() for f in self.failures)
+                return ComponentLoadError(kind, name, failure)
+        hint = None
+        # A refused duplicate ("register") left its plugin loaded: it cannot be the provider.
+        unloaded = [f for f in self.failures if f.stage != "register"]
+        if unloaded:
+            broken = "; ".join(f.describe() for f in unloaded)
             hint = f" Plugins that failed to load may provide it: {broken}. Run `nnexp plugins`."
-        raise UnknownComponentError(kind, name, self.names(kind, aliases=True), hint=hint)
+        available = {n for k in kinds for n in self.names(k, aliases=True)}
+        return UnknownComponentError(kind, name, available, hint=hint)
 
     def create(self, kind: str, spec, **options):
         """Build a component from a name, or ``{"type": name, **options}``."""
