@@ -100,35 +100,36 @@ def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Calla
 
 
 def numpy_mlp_step(net: nnexp.Network, X, Y, fused: bool, lr: float = 0.01) -> Callable[[], object]:
-    """The MLP step hand-written in numpy (the floor): same maths, no framework."""
-    W1, b1, W2, b2, W3, b3 = (net.params[f"dense_{i}.{k}"].copy() for i in range(3) for k in "Wb")
-    n = len(X)
+    """The MLP step hand-written in numpy (the floor): same maths and layout, no framework."""
+    Ws = [net.params[f"dense_{i}.W"].copy() for i in range(3)]
+    bs = [net.params[f"dense_{i}.b"].copy() for i in range(3)]
 
     def step():
-        z1 = X @ W1.T
-        z1 += b1
-        a1 = np.maximum(z1, 0, out=z1)
-        z2 = a1 @ W2.T
-        z2 += b2
-        a2 = np.maximum(z2, 0, out=z2)
-        z3 = a2 @ W3.T
-        z3 += b3
-        if fused:  # softmax + cross-entropy from logits: d/dz = (softmax(z) - y) / n
-            z3 -= z3.max(axis=1, keepdims=True)
-            np.exp(z3, out=z3)
-            z3 /= z3.sum(axis=1, keepdims=True)
-            d3 = (z3 - Y) * (1.0 / n)
-        else:
-            d3 = (z3 - Y) * (2.0 / z3.size)
-        d2 = d3 @ W3
-        d2 *= a2 > 0
-        d1 = d2 @ W2
-        d1 *= a1 > 0
-        for W, b, d, a in ((W3, b3, d3, a2), (W2, b2, d2, a1), (W1, b1, d1, X)):
-            W -= lr * (d.T @ a)
-            b -= lr * d.sum(axis=0)
+        acts = [X]
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            z = acts[-1] @ W.T
+            z += b
+            acts.append(np.maximum(z, 0, out=z) if i < 2 else z)
+        d = _numpy_output_grad(acts[-1], Y, fused)
+        for i in (2, 1, 0):  # dL/dW = dᵀ a, dL/db = Σ d, dL/da = d W (masked by relu')
+            gW, gb = d.T @ acts[i], d.sum(axis=0)
+            if i:
+                d = d @ Ws[i]
+                d *= acts[i] > 0
+            Ws[i] -= lr * gW
+            bs[i] -= lr * gb
 
     return step
+
+
+def _numpy_output_grad(z, Y, fused: bool):
+    """dL/dz of the output: softmax cross-entropy ``(softmax(z) - y) / n``, or mse's."""
+    if not fused:
+        return (z - Y) * (2.0 / z.size)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return (z - Y) * (1.0 / len(z))
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -171,7 +172,8 @@ def environment(torch) -> list[str]:
         f"torch {torch.__version__ if torch else '(not installed)'}",
         f"cpu: {cpu_name()}  ({os.cpu_count()} logical cores)",
         "thread pools: " + "; ".join(blas),
-        "env: " + "  ".join(f"{k}={v}" for k, v in env.items()),
+        "env: " + "  ".join(f"{k}={v}" for k, v in env.items())
+        + "  load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()),
     ]
 
 
@@ -188,8 +190,9 @@ def cpu_name() -> str:
 
 def summarize(case: str, times: dict[str, list[float]]) -> list[str]:
     med = {k: statistics.median(v) for k, v in times.items()}
-    lines = [f"  {name:<8} {med[name] * 1e3:9.4f} ms/step  {1 / med[name]:11.1f} steps/s  "
-             f"(best {min(v) * 1e3:.4f} ms, {len(v)} blocks)" for name, v in times.items()]
+    lines = [f"  {name:<6} {med[name] * 1e3:8.4f} ms/step {1 / med[name]:9.1f} steps/s  (best "
+             f"{min(v) * 1e3:.4f}, quartiles {_q(v, 0) * 1e3:.4f}-{_q(v, 2) * 1e3:.4f} ms, "
+             f"{len(v)} blocks)" for name, v in times.items()]
     if "torch" in med:
         ratio = med["nnexp"] / med["torch"]
         op, target = TARGETS[case]
@@ -200,6 +203,10 @@ def summarize(case: str, times: dict[str, list[float]]) -> list[str]:
     if "numpy" in med:
         lines.append(f"  engine overhead over hand-written numpy = {med['nnexp'] / med['numpy']:.3f}x")
     return lines
+
+
+def _q(values, i: int) -> float:
+    return statistics.quantiles(values, n=4)[i] if len(values) > 1 else values[0]
 
 
 def run_case(case: str, torch, repeats: int, min_time: float) -> list[str]:
@@ -234,6 +241,10 @@ def main(argv=None) -> int:
         torch = None
     if torch is not None:
         torch.set_num_threads(1)
+    # threadpoolctl limits only libraries already loaded: load scipy's OpenBLAS (the
+    # optimizers' axpy) now, or it would run its own threads inside the limited block.
+    import scipy.linalg.blas  # noqa: F401
+
     with threadpool_limits(limits=1):
         print("\n".join(environment(torch)), flush=True)
         for case in args.cases:
