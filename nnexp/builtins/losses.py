@@ -22,10 +22,13 @@ def _clip_eps(dtype) -> float:
     return max(1e-12, float(np.finfo(dtype).eps))
 
 
-def _log_softmax(z):
-    """Row-wise ``log softmax(z) = z - max - log Σ e^(z - max)``: never overflows."""
+def _softmax_and_log(z):
+    """Row-wise ``softmax(z)`` and ``log softmax(z) = z - max - log Σ e^(z - max)`` from one
+    exp: never overflows."""
     shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    return e / total, shifted - np.log(total)
 
 
 class MSE(Loss):
@@ -136,8 +139,7 @@ class CrossEntropy(Loss):
     def forward(self, y_pred, y_true, from_logits=False):
         self._y, self._logits = y_true, from_logits
         if from_logits:
-            logp = _log_softmax(y_pred)
-            self._p = np.exp(logp)
+            self._p, logp = _softmax_and_log(y_pred)
             return float(-(y_true * logp).sum() / len(y_pred))
         eps = _clip_eps(y_pred.dtype)
         self._p, self._inside = np.maximum(y_pred, eps), y_pred > eps

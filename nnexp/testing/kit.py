@@ -110,6 +110,22 @@ def _from_plugin(plugin) -> tuple[Registry, str]:
     return load_registry(entry_points=False, extra_plugins=[(name, plugin)], strict=True), name
 
 
+def _source(source, registry, kinds) -> tuple[Registry, list[Component]]:
+    """The registry and every component of ``kinds`` that ``source`` stands for."""
+    if isinstance(source, Registry):
+        registry = source
+    elif isinstance(source, types.ModuleType) or (source is not None and not isinstance(source, Iterable)):
+        registry, plugin = _from_plugin(source)
+        return registry, [c for k in kinds for c in registry.components(k) if c.provenance.plugin == plugin]
+    if registry is None:
+        from nnexp.plugins import get_registry
+
+        registry = get_registry()
+    if source is None or isinstance(source, Registry):
+        return registry, [c for k in kinds for c in registry.components(k)]
+    return registry, [c for c in source if c.kind in kinds]
+
+
 def select_components(source=None, *, kinds=None, names=None, distribution=None,
                       registry: Registry | None = None) -> tuple[Registry, list[Component]]:
     """The registry and the components to check.
@@ -119,22 +135,8 @@ def select_components(source=None, *, kinds=None, names=None, distribution=None,
     ``kinds``, ``names``, ``distribution`` narrow the selection; an unknown name raises the
     registry's "did you mean" error.
     """
-    plugin = None
-    if isinstance(source, Registry):
-        registry = source
-    elif isinstance(source, types.ModuleType) or (source is not None and not isinstance(source, Iterable)):
-        registry, plugin = _from_plugin(source)
-    if registry is None:
-        from nnexp.plugins import get_registry
-
-        registry = get_registry()
     kinds = tuple(kinds or CHECKED_KINDS)
-    if source is None or isinstance(source, Registry) or plugin:
-        comps = [c for k in kinds for c in registry.components(k)]
-    else:
-        comps = [c for c in source if c.kind in kinds]
-    if plugin:
-        comps = [c for c in comps if c.provenance.plugin == plugin]
+    registry, comps = _source(source, registry, kinds)
     if names:
         wanted = {id(c) for n in names for c in _lookup(registry, n, kinds)}
         comps = [c for c in comps if id(c) in wanted]
