@@ -1,4 +1,4 @@
-"""The conformance checks: what every activation, layer and loss must satisfy.
+"""The conformance checks for activations and layers (losses: :mod:`.loss_checks`).
 
 Each check is ``check(component, registry=None)`` for a registered
 :class:`nnexp.registry.Component`, raising :class:`CheckFailure` with analytic beside numeric
@@ -15,7 +15,6 @@ from nnexp.testing import examples as ex
 from nnexp.testing.gradcheck import (
     DEFAULT_TOL,
     check_layer_gradients,
-    check_loss_gradients,
     compare,
     numeric_gradient,
     rewinder,
