@@ -19,14 +19,20 @@ class NnexpError(Exception):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate to ``name``, or None when nothing is close."""
-    matches = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    folded = [c for c in candidates if c.lower() == str(name).lower()]
+    if folded:
+        return folded[0]
+    matches = difflib.get_close_matches(str(name), candidates, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
 class UnknownComponentError(NnexpError, LookupError):
     """A name that no registered plugin provides."""
 
-    def __init__(self, kind: str, name: str, available: Iterable[str], hint: str = ""):
+    PLUGIN_HINT = " Installed plugins can add more: run `nnexp plugins`."
+
+    def __init__(self, kind: str, name: str, available: Iterable[str], hint: str | None = None):
         self.kind, self.name = kind, name
         self.available = sorted(available)
         self.suggestion = did_you_mean(name, self.available)
@@ -34,7 +40,7 @@ class UnknownComponentError(NnexpError, LookupError):
         msg = f"Unknown {kind} {name!r}. Available: {listing}."
         if self.suggestion:
             msg += f"\nDid you mean {self.suggestion!r}?"
-        msg += hint or " Installed plugins can add more: run `nnexp plugins`."
+        msg += self.PLUGIN_HINT if hint is None else hint
         super().__init__(msg)
 
 

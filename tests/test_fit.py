@@ -1,0 +1,139 @@
+"""fit(): lifecycle hooks, statuses, data validation and history."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnexp
+from nnexp import hookimpl
+
+
+class Recorder:
+    """A third-party-style logger subscribing to the lifecycle hooks."""
+
+    def __init__(self, interrupt_at=None):
+        self.events, self.interrupt_at = [], interrupt_at
+
+    @hookimpl
+    def on_run_start(self, run):
+        self.events.append(("start", run.step))
+
+    @hookimpl
+    def on_step_end(self, run, loss):
+        self.events.append(("step", run.step))
+        if run.step == self.interrupt_at:
+            raise KeyboardInterrupt
+
+    @hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        self.events.append(("epoch", epoch, dict(metrics)))
+
+    @hookimpl
+    def on_run_end(self, run, status, error):
+        self.events.append(("end", status, error))
+
+
+def data(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, :1] > 0).astype(float)
+    return X, y
+
+
+def net(**kw):
+    return nnexp.Network.mlp(4, [6], 1, activation="relu", output_activation="sigmoid", **kw)
+
+
+def test_hooks_fire_in_order_with_step_counts():
+    rec = Recorder()
+    X, y = data(10)
+    nnexp.fit(net(), X, y, epochs=3, batch_size=4, callbacks=[rec])
+    kinds = [e[0] for e in rec.events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("step") == 3 * math.ceil(10 / 4)
+    assert [e[1] for e in rec.events if e[0] == "epoch"] == [1, 2, 3]
+    assert rec.events[-1][1:] == ("FINISHED", None)
+
+
+def test_history_has_train_and_validation_metrics_per_epoch():
+    X, y = data(20)
+    hist = nnexp.fit(net(), X, y, epochs=4, batch_size=5, validation_data=data(8, seed=1),
+                     loss="mse", optimizer={"type": "sgd", "lr": 0.5})
+    assert len(hist) == 4
+    assert set(hist.last) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert list(hist.to_frame().index) == [1, 2, 3, 4]
+
+
+def test_callbacks_are_unregistered_after_fit():
+    rec = Recorder()
+    X, y = data()
+    model = net()
+    nnexp.fit(model, X, y, epochs=1, callbacks=[rec])
+    n = len(rec.events)
+    nnexp.fit(model, X, y, epochs=1)
+    assert len(rec.events) == n
+
+
+def test_interrupt_ends_the_run_as_killed_and_propagates():
+    rec = Recorder(interrupt_at=2)
+    X, y = data()
+    with pytest.raises(KeyboardInterrupt):
+        nnexp.fit(net(), X, y, epochs=5, batch_size=2, callbacks=[rec])
+    assert rec.events[-1][1] == "KILLED"
+    assert sum(e[0] == "step" for e in rec.events) == 2
+
+
+def test_divergence_fails_the_run_with_the_reason():
+    rec = Recorder()
+    X, y = data()
+    model = nnexp.Network.mlp(4, [6], 1, activation="identity")
+    with pytest.raises(nnexp.DivergenceError, match="diverged"):
+        nnexp.fit(model, X * 1e4, y * 1e4, epochs=50, optimizer={"type": "sgd", "lr": 10.0},
+                  callbacks=[rec])
+    status, error = rec.events[-1][1:]
+    assert status == "FAILED" and isinstance(error, nnexp.DivergenceError)
+
+
+def test_nan_in_data_is_refused_before_the_run_starts():
+    rec = Recorder()
+    X, y = data()
+    X[3, 2] = np.nan
+    with pytest.raises(nnexp.DataError, match="row 3"):
+        nnexp.fit(net(), X, y, callbacks=[rec])
+    assert rec.events == []
+
+
+def test_target_shape_mismatch_names_both_shapes():
+    X, _ = data()
+    with pytest.raises(nnexp.ShapeError, match=r"targets have shape \(batch, 2\).*outputs \(batch, 1\)"):
+        nnexp.fit(net(), X, np.zeros((10, 2)))
+
+
+def test_feature_count_mismatch_is_a_shape_error():
+    with pytest.raises(nnexp.ShapeError, match="input_size"):
+        nnexp.fit(net(), np.zeros((10, 3)), np.zeros((10, 1)))
+
+
+@pytest.mark.parametrize("option, value", [("epochs", 0), ("batch_size", -1)])
+def test_invalid_loop_settings_are_config_errors(option, value):
+    X, y = data()
+    with pytest.raises(nnexp.ConfigError, match=option):
+        nnexp.fit(net(), X, y, **{option: value})
+
+
+def test_negative_learning_rate_is_refused_when_the_optimizer_is_built():
+    X, y = data()
+    with pytest.raises(nnexp.ConfigError, match="lr"):
+        nnexp.fit(net(), X, y, optimizer={"type": "sgd", "lr": -0.1})
+
+
+def test_a_hook_can_stop_training_after_an_epoch():
+    class Stopper:
+        @hookimpl
+        def on_epoch_end(self, run, epoch, metrics):
+            run.stop_requested = epoch == 2
+
+    X, y = data()
+    assert len(nnexp.fit(net(), X, y, epochs=10, callbacks=[Stopper()])) == 2
