@@ -59,70 +59,107 @@ def is_plain_sgd(optimizer) -> bool:
     return not any(v for k, v in optimizer.config().items() if k != "lr")
 
 
+_max, _min = np.maximum.reduce, np.minimum.reduce
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1)
 
 
+#: Parameters with fewer elements are copied into a chunk each step and reduced together
+#: (a numpy call costs ~1 µs, more than the arithmetic on a small array); larger ones are
+#: reduced in place at once (their passes over memory cost more than the call).
+SMALL = 8192
+STATS = ("grad_norm", "grad_max", "weight_norm", "update_ratio")
+
+
 class StepStats:
-    """One row of statistics per training step, kept in a growing float64 buffer.
+    """One row of statistics per training step, buffered in numpy arrays.
 
     ``network``: an :class:`nnexp.Network`; ``optimizer``: the bound optimizer (read for
-    ``lr`` and, unless plain SGD, snapshot-based updates); ``skip_layers``: indices of layers
+    ``lr``, and for whether its update is plain ``lr·g``); ``skip_layers``: indices of layers
     whose ``network.outputs`` entry is not computed in training (a fused output activation).
-    Raw sums of squares are stored per step; :meth:`table` turns them into norms and ratios.
+    Small parameters and activation reductions are copied into a chunk per step and reduced
+    for the whole chunk at once; the rows are finished when read (:meth:`table`).
     """
 
-    def __init__(self, network, optimizer, *, skip_layers=(), capacity: int = 1024,
-                 exact_updates: bool = False):
+    def __init__(self, network, optimizer, *, skip_layers=(), exact_updates: bool = False):
         self.network, self.optimizer = network, optimizer
-        self.refs = network.param_refs()
-        self.param_names = [name for name, _, _ in self.refs]
+        refs = network.param_refs()
+        self.param_names = [name for name, _, _ in refs]
         self.analytic = is_plain_sgd(optimizer) and not exact_updates
-        self._w = [_flat(layer.params[k]) for _, layer, k in self.refs]
-        if not self.analytic:
-            self._prev = [layer.params[k].copy() for _, layer, k in self.refs]
-            self._diff = [np.empty_like(p) for p in self._prev]
         self.acts = [(i, network.names[i], *spec)
                      for i, (t, layer) in enumerate(zip(network.types, network.layers))
                      if i not in set(skip_layers) and (spec := activation_stat(t, layer))]
-        n_p = len(self.refs)
-        self.width = 3 + 4 * n_p + len(self.acts)
-        self.data = np.zeros((capacity, self.width))
-        self.n = 0
+        self.columns = ["step", "epoch", "loss", *(f"{s}/{p}" for s in STATS for p in self.param_names),
+                        *(f"{kind}_frac/{name}" for _, name, kind, _, _ in self.acts)]
+        n_p = len(refs)
+        col = {name: j for j, name in enumerate(self.param_names)}
+        big = [r for r in refs if r[1].params[r[2]].size >= SMALL]
+        small = [r for r in refs if r[1].params[r[2]].size < SMALL]
+        self._big = [(layer, key, _flat(layer.params[key])) for _, layer, key in big]
+        self._big_cols = np.array([3 + s * n_p + col[name] for s in range(4) for name, _, _ in big], int)
+        if not self.analytic:
+            self._prev = [layer.params[key].copy() for _, layer, key in big]
+            self._diff = [np.empty_like(p) for p in self._prev]
+        self._small = [(layer.grads, key) for _, layer, key in small]
+        self._small_w = [layer.params[key] for _, layer, key in small]
+        sizes = [w.size for w in self._small_w]
+        self._offsets = np.cumsum([0, *sizes[:-1]]).astype(int)
+        self._small_cols = np.array([[3 + s * n_p + col[name] for name, _, _ in small] for s in range(4)], int)
+        self._k = int(np.clip(2 ** 20 // max(1, sum(sizes)), 16, 512))  # chunk rows, ~8 MB at most
+        self._gs = np.zeros((self._k, sum(sizes)))
+        self._ws = np.zeros((self._k + 1, sum(sizes)))
+        if sizes:
+            np.concatenate(self._small_w, axis=None, out=self._ws[0])
+        self.width = len(self.columns)
+        self.raw = np.zeros((self._k, self.width))
+        self._head: list[tuple] = []
+        self._units: list | None = None
+        self._i = 0  # rows in the current chunk
+        self.n = 0  # rows recorded
 
-    @property
-    def columns(self) -> list[str]:
-        """Column names of :meth:`table`, in order (see the module docstring)."""
-        names = self.param_names
-        cols = ["step", "epoch", "loss"]
-        for stat in ("grad_norm", "grad_max", "weight_norm", "update_ratio"):
-            cols += [f"{stat}/{p}" for p in names]
-        cols += [f"{kind}_frac/{name}" for _, name, kind, _, _ in self.acts]
-        return cols
-
+    # -- every step --------------------------------------------------------------------------
     def record(self, step: int, epoch: int, loss: float) -> None:
         """Add the row of this step: gradients, parameters and outputs as they are now."""
-        if self.n == len(self.data):
-            self.data = np.concatenate([self.data, np.zeros_like(self.data)])
-        gg, gmax, ww, uu = self._param_stats()
-        row = [step, epoch, loss, *gg, *gmax, *ww, *uu, *self._act_stats()]
-        self.data[self.n] = row
+        i = self._i
+        if i == self._k:
+            self._fold()
+            i = 0
+        if self._units is None:
+            self._start_units()
+        self._head.append((step, epoch, loss))
+        if self._small:
+            np.concatenate([g[k] for g, k in self._small], axis=None, out=self._gs[i])
+            np.concatenate(self._small_w, axis=None, out=self._ws[i + 1])
+        outputs = self.network.outputs
+        amax, amin = self._amax[i], self._amin[i]
+        for index, hi_sl, lo_sl in self._units:
+            a = outputs[index]
+            if a.ndim != 2:
+                a = a.reshape(len(a), -1)
+            _max(a, 0, None, amax[hi_sl])  # the ufunc method: np.max's wrapper costs ~2 µs
+            if lo_sl is not None:
+                _min(a, 0, None, amin[lo_sl])
+        if self._big:
+            self._big_row(self.n)
+        self._i = i + 1
         self.n += 1
 
-    def _param_stats(self):
-        """Per parameter: ‖g‖², max|g|, ‖θ‖², ‖Δθ‖² (squares; roots come in :meth:`table`)."""
+    def _big_row(self, n: int) -> None:
+        """‖g‖², max|g|, ‖θ‖², ‖Δθ‖² of each large parameter, straight into the raw row."""
         gg, gmax, ww, uu = [], [], [], []
         lr2 = float(self.optimizer.lr) ** 2
-        for j, (_, layer, key) in enumerate(self.refs):
+        for j, (layer, key, w) in enumerate(self._big):
             g = layer.grads[key]
             gf = _flat(g)
             sq = np.dot(gf, gf)
             gg.append(sq)
             gmax.append(max(g.max(), -g.min()))
-            w = self._w[j]
             ww.append(np.dot(w, w))
             uu.append(lr2 * sq if self.analytic else self._update_sq(j, layer.params[key]))
-        return gg, gmax, ww, uu
+        self._ensure(n)
+        self.raw[n, self._big_cols] = gg + gmax + ww + uu
 
     def _update_sq(self, j: int, param: np.ndarray) -> float:
         """‖θ_t − θ_{t−1}‖² from the previous step's snapshot, which then moves to θ_t."""
@@ -132,34 +169,63 @@ class StepStats:
         d = _flat(diff)
         return np.dot(d, d)
 
-    def _act_stats(self) -> list[float]:
-        out = []
-        outputs = self.network.outputs
-        for i, _, kind, lo, hi in self.acts:
-            a = outputs[i]
-            if a is None or a.ndim < 2:
-                out.append(np.nan)
-                continue
-            a = a.reshape(len(a), -1)
-            top = a.max(axis=0)
-            if kind == "dead":
-                stuck = top <= 0
-            else:
-                stuck = (top <= lo) | (a.min(axis=0) >= hi)
-            out.append(np.count_nonzero(stuck) / stuck.size)
-        return out
+    def _start_units(self) -> None:
+        """Lay out per-unit max (and min) buffers once the first outputs exist."""
+        units, hi, lo = [], 0, 0
+        for index, _, kind, _, _ in self.acts:
+            shape = self.network.outputs[index].shape[1:]
+            size = int(np.prod(shape))
+            units.append((index, np.s_[hi:hi + size], np.s_[lo:lo + size] if kind == "saturated" else None))
+            hi, lo = hi + size, lo + (size if kind == "saturated" else 0)
+        self._units = units
+        self._amax = np.zeros((self._k, hi))
+        self._amin = np.zeros((self._k, lo))
+
+
+    # -- when read ---------------------------------------------------------------------------
+    def _fold(self) -> None:
+        """Reduce the chunk's small parameters and activations into their raw rows."""
+        m = self._i
+        if m == 0:
+            return
+        n0 = self.n - m
+        self._ensure(self.n)
+        raw = self.raw[n0:self.n]
+        raw[:, :3] = self._head
+        self._head.clear()
+        if self._small:
+            g, off = self._gs[:m], self._offsets
+            d = np.diff(self._ws[:m + 1], axis=0)
+            w = self._ws[1:m + 1]
+            for s, values in enumerate((np.add.reduceat(g * g, off, axis=1),
+                                        np.maximum.reduceat(np.abs(g), off, axis=1),
+                                        np.add.reduceat(w * w, off, axis=1),
+                                        np.add.reduceat(d * d, off, axis=1))):
+                raw[:, self._small_cols[s]] = values
+            self._ws[0] = self._ws[m]
+        first = 3 + 4 * len(self.param_names)
+        for j, ((_, hi, lo), (_, _, kind, low, high)) in enumerate(zip(self._units or (), self.acts)):
+            top = self._amax[:m, hi]
+            stuck = top <= 0 if kind == "dead" else (top <= low) | (self._amin[:m, lo] >= high)
+            raw[:, first + j] = stuck.mean(axis=1)
+        self._i = 0
+
+    def _ensure(self, n: int) -> None:
+        while n >= len(self.raw):
+            self.raw = np.concatenate([self.raw, np.zeros_like(self.raw)])
 
     def table(self) -> tuple[list[str], np.ndarray]:
-        """``(columns, values)``: the recorded rows with norms and ratios computed."""
-        return self.columns, self._finish(self.data[:self.n])
+        """``(columns, values)``: every recorded row with norms and ratios computed."""
+        return self.columns, self.rows_since(0)
 
     def rows_since(self, start: int) -> np.ndarray:
         """Finished rows ``start:`` (as in :meth:`table`), for logging a sample of them."""
-        return self._finish(self.data[start:self.n])
+        self._fold()
+        return self._finish(self.raw[start:self.n])
 
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """Square roots of the stored squares, and ‖Δθ‖/‖θ‖ (NaN where ‖θ‖ = 0)."""
-        n_p = len(self.refs)
+        n_p = len(self.param_names)
         out = raw.copy()
         g0, m0, w0, u0 = 3, 3 + n_p, 3 + 2 * n_p, 3 + 3 * n_p
         out[:, g0:m0] = np.sqrt(raw[:, g0:m0])

@@ -78,6 +78,7 @@ class RunTracker:
         self.timings = {"start": 0.0, "flush": 0.0, "end": 0.0}
         self._client = None
         self._logged_rows = 0
+        self._last_logged_step = 0
         self._skipped: set[str] = set()
 
     # -- lifecycle hooks ---------------------------------------------------------------------
@@ -187,21 +188,23 @@ class RunTracker:
         from mlflow.entities import Metric
 
         rows = self.stats.rows_since(self._logged_rows)
-        start, self._logged_rows = self._logged_rows, self.stats.n
-        if not len(rows):
-            return []
-        keep = np.flatnonzero(rows[:, 0] % self.every == 0)
-        if final and (not len(keep) or keep[-1] != len(rows) - 1):
-            keep = np.append(keep, len(rows) - 1)
+        self._logged_rows = self.stats.n
+        rows = rows[rows[:, 0] % self.every == 0]
+        if final and self.stats.n:
+            last = self.stats.rows_since(self.stats.n - 1)
+            if last[0, 0] != self._last_logged_step:
+                rows = np.concatenate([rows, last])
         names = ["step_loss" if c == "loss" else c for c in self.stats.columns]
         out, bad = [], set()
-        for row in rows[keep]:
+        for row in rows:
             step = int(row[0])
             for key, value in zip(names[2:], row[2:].tolist()):
                 if math.isfinite(value):
                     out.append(Metric(key, value, now, step))
                 elif not math.isnan(value):
                     bad.add(key)
+        if len(rows):
+            self._last_logged_step = rows[-1, 0]
         self._note_skipped(bad)
         return out
 

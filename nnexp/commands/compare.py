@@ -1,0 +1,160 @@
+"""``nnexp compare``: a leaderboard of an experiment's or a sweep's runs, as CSV and PNG.
+
+Examples::
+
+    nnexp compare                          # runs of the most recently used experiment
+    nnexp compare --sweep                  # the latest sweep's jobs (or --sweep RUN_ID)
+    nnexp compare --experiment spirals --metric val_accuracy --csv runs.csv --png runs.png
+
+The table's columns are the config keys that VARY between the runs, the final metrics,
+and the status; rows are sorted by ``--metric`` (default: val_loss, else test_loss, loss, …;
+losses ascending, accuracies descending), failed runs last.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nnexp.tracking import store
+from nnexp.tracking.store import TrackingError
+from nnexp.tracking.summary import is_seed, runs_frame
+
+HOW_TO_CREATE = ("Create runs first, e.g. `nnexp +experiment=tutorial` (one run) or "
+                 "`nnexp -m +experiment=xor seed=0,1,2` (a sweep), then run `nnexp compare` "
+                 "from the same directory (or pass --uri).")
+PRINTED_HIDDEN = ("run_id", "overrides")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="nnexp compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--uri", default=store.DEFAULT_URI,
+                   help="tracking URI (default: sqlite:///mlflow.db in the current directory)")
+    p.add_argument("--experiment", "-e", help="experiment name (default: the most recently used)")
+    p.add_argument("--sweep", "-s", nargs="?", const="latest",
+                   help="a sweep's parent run id, or no value for the latest sweep")
+    p.add_argument("--metric", "-m", help="metric to sort by (default: val_loss, test_loss, loss, ...)")
+    p.add_argument("--top", type=int, default=0, help="print only the best N rows")
+    p.add_argument("--csv", type=Path, help="also write the whole table as CSV here")
+    p.add_argument("--png", type=Path, default=Path("compare.png"),
+                   help="loss curves PNG (default: compare.png; seeds chart beside it as *_seeds.png)")
+    p.add_argument("--no-png", action="store_true", help="write no pictures")
+    return p.parse_args(argv)
+
+
+def open_store(uri: str):
+    """A client for an existing store; a missing SQLite file is an error, never created."""
+    uri = store.resolve_uri(uri, Path.cwd())
+    db = store.sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise TrackingError(f"No MLflow store at {db}. {HOW_TO_CREATE}")
+    if store.is_http(uri):
+        store.check_server(uri)
+    return uri, store.client(uri)
+
+
+def _latest(mc, experiment_ids, filter_string: str = ""):
+    runs = mc.search_runs(experiment_ids, filter_string, order_by=["attributes.start_time DESC"],
+                          max_results=1)
+    return runs[0] if runs else None
+
+
+def load_runs(mc, experiment: str | None, sweep: str | None):
+    """``(runs, title)``: the chosen sweep's children or the experiment's runs (no parents)."""
+    exps = [store.find_experiment(mc, experiment)] if experiment else mc.search_experiments()
+    ids = [e.experiment_id for e in exps]
+    if sweep:
+        parent = _find_sweep(mc, ids, sweep)
+        runs = mc.search_runs([parent.info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        return runs, f"sweep {parent.info.run_name} ({parent.info.run_id})"
+    if experiment is None:
+        latest = _latest(mc, ids)
+        if latest is None:
+            raise TrackingError(f"The store holds no runs yet. {HOW_TO_CREATE}")
+        ids = [latest.info.experiment_id]
+    runs = [r for r in mc.search_runs(ids) if r.data.tags.get("nnexp.sweep") != "true"]
+    name = mc.get_experiment(ids[0]).name
+    if not runs:
+        raise TrackingError(f"Experiment {name!r} holds no runs yet. {HOW_TO_CREATE}")
+    return runs, f"experiment {name}"
+
+
+def _find_sweep(mc, ids, sweep: str):
+    if sweep == "latest":
+        parent = _latest(mc, ids, "tags.`nnexp.sweep` = 'true'")
+        if parent is None:
+            raise TrackingError(f"No sweep in this store yet. {HOW_TO_CREATE}")
+        return parent
+    try:
+        return mc.get_run(sweep)
+    except Exception as exc:  # noqa: BLE001 - MlflowException: RESOURCE_DOES_NOT_EXIST
+        raise TrackingError(f"No run with id {sweep!r} in this store. Use --sweep without a "
+                            "value for the latest sweep.") from exc
+
+
+def record(run) -> dict:
+    """One run as the record :func:`nnexp.tracking.summary.runs_frame` takes."""
+    tags = run.data.tags
+    final = {k: v for k, v in run.data.metrics.items() if "/" not in k and k != "step_loss"}
+    return {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+            "error": tags.get("nnexp.error"), "overrides": tags.get("nnexp.overrides", "").split(),
+            "params": run.data.params, "metrics": final}
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    uri, mc = open_store(args.uri)
+    runs, title = load_runs(mc, args.experiment, args.sweep)
+    frame, config, metrics, chosen = runs_frame([record(r) for r in runs], args.metric)
+    if args.metric and args.metric not in metrics:
+        from nnexp.errors import did_you_mean
+
+        hint = did_you_mean(args.metric, metrics)
+        raise TrackingError(f"Unknown metric {args.metric!r}. Available: {', '.join(metrics)}."
+                            + (f"\nDid you mean {hint!r}?" if hint else ""))
+    shown = frame.drop(columns=[c for c in PRINTED_HIDDEN if c in frame.columns])
+    shown = shown.head(args.top) if args.top else shown
+    print(f"{title}: {len(frame)} run(s) in {uri}; sorted by {chosen or '(no metric)'}")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    if not args.no_png:
+        for path in write_plots(mc, frame, config, chosen, args.png, title):
+            print(f"wrote {path}")
+    return 0
+
+
+def write_plots(mc, frame, config, metric: str | None, png: Path, title: str) -> list[Path]:
+    """Loss curves per configuration (mean ± std band over seeds), and, when a seed key
+    varies, final ``metric`` by configuration with mean ± std (``*_seeds.png``)."""
+    from nnexp.plots import plot_sweep_curves, plot_sweep_metrics
+
+    group = [k for k in config if not is_seed(k)]
+    seeded = len(group) < len(config)
+    labels = frame.apply(lambda row: _label(row, group, seeded), axis=1)
+    curves: dict[str, list] = {}
+    for label, run_id in zip(labels, frame["run_id"]):
+        curves.setdefault(label, []).append(_history(mc, run_id))
+    paths = [plot_sweep_curves(curves, "loss", out=png, title=f"Training loss: {title}")]
+    if seeded and metric in frame.columns:
+        table = frame.assign(configuration=labels, **{metric: frame[metric].astype(float)})
+        paths.append(plot_sweep_metrics(table, metric, "configuration",
+                                        out=png.with_name(png.stem + "_seeds.png")))
+    return paths
+
+
+def _label(row, group, seeded: bool) -> str:
+    if group:
+        return ", ".join(f"{k}={row[k]}" for k in group)
+    return "all runs" if seeded else str(row["run_name"])
+
+
+def _history(mc, run_id: str) -> list[dict]:
+    """Per-epoch ``loss`` (and ``val_loss``) of a run as a list of dicts, epoch order."""
+    epochs: dict[int, dict] = {}
+    for key in ("loss", "val_loss"):
+        for m in mc.get_metric_history(run_id, key):
+            epochs.setdefault(m.step, {})[key] = m.value
+    return [epochs[e] for e in sorted(epochs)]

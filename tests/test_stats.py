@@ -1,0 +1,169 @@
+"""Per-step statistics: every column equals a direct (slow, obvious) computation of it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nnexp
+from nnexp.stats import SMALL, GradHistograms, StepStats, activation_stat, is_plain_sgd
+
+
+class Recorder:
+    """Copies gradients, parameters and layer outputs at every step (the naive way)."""
+
+    def __init__(self, exact_updates=False):
+        self.exact_updates = exact_updates
+        self.steps = []
+
+    @nnexp.hookimpl
+    def on_run_start(self, run):
+        fused = [len(run.network.layers) - 1] if run.trainer.fused else []
+        self.stats = StepStats(run.network, run.optimizer, skip_layers=fused,
+                               exact_updates=self.exact_updates)
+        self.prev = {k: v.copy() for k, v in run.network.params.items()}
+
+    @nnexp.hookimpl
+    def on_step_end(self, run, loss):
+        self.stats.record(run.step, run.epoch, loss)
+        net = run.network
+        params = {k: v.copy() for k, v in net.params.items()}
+        self.steps.append({"step": run.step, "epoch": run.epoch, "loss": loss,
+                           "grads": {k: v.copy() for k, v in net.grads.items()},
+                           "params": params, "prev": self.prev,
+                           "outputs": [None if o is None else o.copy() for o in net.outputs]})
+        self.prev = params
+
+
+def naive_row(rec, net, acts) -> dict:
+    row = {"step": rec["step"], "epoch": rec["epoch"], "loss": rec["loss"]}
+    per_stat = {"grad_norm": {}, "grad_max": {}, "weight_norm": {}, "update_ratio": {}}
+    for name, g in rec["grads"].items():
+        w, prev = rec["params"][name], rec["prev"][name]
+        per_stat["grad_norm"][name] = np.sqrt(np.sum(g.astype(float) ** 2))
+        per_stat["grad_max"][name] = np.abs(g).max()
+        per_stat["weight_norm"][name] = np.linalg.norm(w.astype(float))
+        per_stat["update_ratio"][name] = np.linalg.norm((w - prev).astype(float)) / np.linalg.norm(w)
+    for stat, values in per_stat.items():
+        row.update({f"{stat}/{name}": v for name, v in values.items()})
+    for index, name, kind, lo, hi in acts:
+        a = rec["outputs"][index].reshape(len(rec["outputs"][index]), -1)
+        if kind == "dead":
+            row[f"dead_frac/{name}"] = np.mean(np.all(a <= 0, axis=0))
+        else:
+            row[f"saturated_frac/{name}"] = np.mean(np.all(a <= lo, axis=0) | np.all(a >= hi, axis=0))
+    return row
+
+
+def train(layers, optimizer, loss="mse", epochs=3, batch_size=16, n_in=5, n_out=3, seed=0,
+          exact_updates=False, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(70, n_in))
+    y = (rng.random((70, n_out)) > 0.5).astype(float)
+    net = nnexp.Network(layers, n_in, dtype=dtype, seed=seed)
+    rec = Recorder(exact_updates)
+    nnexp.fit(net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+              callbacks=[rec])
+    return net, rec
+
+
+def assert_matches_naive(net, rec, rtol=1e-6):
+    columns, values = rec.stats.table()
+    assert values.shape == (len(rec.steps), len(columns))
+    for got, step in zip(values, rec.steps):
+        want = naive_row(step, net, rec.stats.acts)
+        assert list(want) == columns
+        np.testing.assert_allclose(got, list(want.values()), rtol=rtol, atol=1e-12,
+                                   err_msg=f"step {step['step']}: {columns}")
+
+
+@pytest.mark.parametrize("optimizer", [{"type": "sgd", "lr": 0.1}, {"type": "adam", "lr": 0.01},
+                                       {"type": "sgd", "lr": 0.1, "momentum": 0.9}])
+def test_every_column_matches_a_direct_computation(optimizer):
+    # dense_0.W has 100*90 = 9000 >= SMALL elements (reduced in place); the rest are chunked
+    layers = [{"type": "dense", "units": 90}, "relu", {"type": "dense", "units": 3}, "sigmoid"]
+    net, rec = train(layers, optimizer, n_in=100)
+    assert net.params["dense_0.W"].size >= SMALL > net.params["dense_1.W"].size
+    assert_matches_naive(net, rec)
+
+
+def test_plain_sgd_update_norm_from_lr_times_grad_equals_the_measured_update():
+    layers = [{"type": "dense", "units": 90}, "tanh", {"type": "dense", "units": 3}]
+    _, fast = train(layers, {"type": "sgd", "lr": 0.05}, n_in=100)
+    _, exact = train(layers, {"type": "sgd", "lr": 0.05}, n_in=100, exact_updates=True)
+    assert fast.stats.analytic and not exact.stats.analytic
+    np.testing.assert_allclose(fast.stats.table()[1], exact.stats.table()[1], rtol=1e-9)
+
+
+def test_float32_network_stats_match_within_float32_precision():
+    layers = [{"type": "dense", "units": 8}, "leaky_relu", {"type": "dense", "units": 3}, "softmax"]
+    net, rec = train(layers, {"type": "adam", "lr": 0.01}, loss="cross_entropy", dtype="float32")
+    assert "saturated_frac/softmax_0" not in rec.stats.columns  # fused: not computed in training
+    assert_matches_naive(net, rec, rtol=2e-4)
+
+
+def test_dead_and_saturated_fractions_see_stuck_units():
+    layers = [{"type": "dense", "units": 4}, "relu", {"type": "dense", "units": 2}, "sigmoid"]
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(32, 3)), rng.random((32, 2))
+    net = nnexp.Network(layers, 3, dtype="float64")
+    net.set_params({"dense_0.b": [-100.0, -100.0, 0.0, 0.0], "dense_1.b": [50.0, 0.0]})
+    rec = Recorder()
+    nnexp.fit(net, X, y, optimizer={"type": "sgd", "lr": 1e-6}, epochs=1, batch_size=32,
+              shuffle=False, callbacks=[rec])
+    row = dict(zip(*[rec.stats.columns, rec.stats.table()[1][0]]))
+    assert row["dead_frac/relu_0"] == pytest.approx(0.5)  # two of four units never fire
+    assert row["saturated_frac/sigmoid_0"] == pytest.approx(0.5)  # one of two stuck at 1
+
+
+def test_rows_grow_past_the_chunk_and_stay_in_step_order():
+    net, rec = train([{"type": "dense", "units": 2}, "relu", {"type": "dense", "units": 3}],
+                     {"type": "sgd", "lr": 0.01}, epochs=1100, batch_size=70)
+    steps = rec.stats.table()[1][:, 0]
+    assert len(steps) == 1100 > 2 * rec.stats._k  # several chunks folded
+    np.testing.assert_array_equal(steps, np.arange(1, 1101))
+    assert_matches_naive(net, rec)
+
+
+def test_csv_has_the_documented_schema(tmp_path):
+    net, rec = train([{"type": "dense", "units": 4}, "tanh", {"type": "dense", "units": 3}],
+                     {"type": "sgd", "lr": 0.1})
+    rec.stats.write_csv(tmp_path / "steps.csv")
+    frame = pd.read_csv(tmp_path / "steps.csv", index_col="step")
+    params = list(net.params)
+    expected = ["epoch", "loss"] + [f"{s}/{p}" for s in ("grad_norm", "grad_max", "weight_norm",
+                                                         "update_ratio") for p in params]
+    assert list(frame.columns) == expected + ["saturated_frac/tanh_0"]
+    assert list(frame.index) == list(range(1, len(rec.steps) + 1))
+    np.testing.assert_allclose(frame["loss"], [s["loss"] for s in rec.steps], rtol=1e-8)
+
+
+def test_gradient_histograms_count_every_element(tmp_path):
+    net, rec = train([{"type": "dense", "units": 4}, "relu", {"type": "dense", "units": 3}],
+                     {"type": "sgd", "lr": 0.1}, epochs=1)
+    hist = GradHistograms(net, bins=8)
+    hist.record(5, 1)
+    hist.record(5, 1)  # same step twice: one record
+    hist.save(tmp_path / "h.npz")
+    with np.load(tmp_path / "h.npz") as data:
+        assert list(data["steps"]) == [5]
+        for name, g in net.grads.items():
+            counts, edges = data[f"counts/{name}"], data[f"edges/{name}"]
+            assert counts.shape == (1, 8) and edges.shape == (1, 9)
+            assert counts.sum() == g.size
+            assert edges[0, -1] == pytest.approx(np.abs(g).max()) and edges[0, 0] == -edges[0, -1]
+
+
+def test_plain_sgd_detection_and_activation_kinds():
+    reg = nnexp.get_registry()
+    assert is_plain_sgd(reg.create("optimizer", "sgd"))
+    assert not is_plain_sgd(reg.create("optimizer", {"type": "sgd", "momentum": 0.9}))
+    assert not is_plain_sgd(reg.create("optimizer", {"type": "sgd", "weight_decay": 1e-4}))
+    assert not is_plain_sgd(reg.create("optimizer", "adam"))
+    assert activation_stat("relu", object())[0] == "dead"
+    assert activation_stat("tanh", object())[0] == "saturated"
+    assert activation_stat("gelu", object()) is None
+
+    class Custom:
+        activation_stat = ("saturated", -2.0, 2.0)
+
+    assert activation_stat("my_act", Custom()) == ("saturated", -2.0, 2.0)

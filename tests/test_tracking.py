@@ -1,0 +1,208 @@
+"""RunTracker and sweeps against a real SQLite MLflow store: check what landed."""
+
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+import nnexp
+from nnexp import tracking
+from nnexp.tracking.params import PARAM_MAX, TRUNCATED
+from tracking_helpers import data, make_sweep, tracked_fit, tutorial_net
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    uri = tracking.resolve_uri("sqlite:///mlflow.db", root)
+    return uri, tracking.ensure_experiment(uri, "tests"), root
+
+
+def artifact(client, run_id, path, tmp_path):
+    return client.download_artifacts(run_id, path, str(tmp_path))
+
+
+def steps_of(client, run_id, key):
+    return [m.step for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+def test_a_tracked_run_lands_params_tags_metrics_and_artifacts(store, tmp_path):
+    uri, exp, _ = store
+    X, y = data()
+    net = tutorial_net()
+    tracker = tracking.RunTracker(
+        uri=uri, experiment_id=exp, run_name="full", params={"optimizer.lr": "0.5", "seed": "0"},
+        tags={"nnexp.overrides": "optimizer.lr=0.5"}, config_yaml="optimizer:\n  lr: 0.5\n",
+        settings={"log_every": 5, "tensors_at_steps": [1]})
+    history = nnexp.fit(net, X, y, loss="half_squared_error", optimizer={"type": "sgd", "lr": 0.5},
+                        epochs=3, batch_size=8, validation_data=data(7, 16), callbacks=[tracker])
+    tracker.log_final({"test_loss": 0.25})
+    mc = MlflowClient(uri)
+    run = mc.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "full"
+    assert run.data.params == {"optimizer.lr": "0.5", "seed": "0"}
+    reg = net.registry
+    for kind, name in [("layer", "dense"), ("activation", "relu"), ("activation", "sigmoid"),
+                       ("loss", "half_squared_error"), ("optimizer", "sgd")]:
+        want = reg.get(kind, name).provenance.requirement
+        assert run.data.tags[f"nnexp.component.{kind}.{name}"] == want
+    assert run.data.tags["nnexp.overrides"] == "optimizer.lr=0.5"
+    # epoch metrics at MLflow step = epoch, with fit's values
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        hist = sorted(mc.get_metric_history(tracker.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in hist] == [1, 2, 3]
+        np.testing.assert_allclose([m.value for m in hist], history[key], rtol=1e-12)
+    assert run.data.metrics["test_loss"] == 0.25
+    # per-step stats sampled every 5 steps plus the last (18 steps: 6 per epoch)
+    frame = pd.read_csv(artifact(mc, tracker.run_id, "stats/steps.csv", tmp_path), index_col="step")
+    assert list(frame.index) == list(range(1, 19))
+    for key in ("step_loss", "grad_norm/dense_0.W", "update_ratio/dense_1.b", "dead_frac/relu_0",
+                "saturated_frac/sigmoid_0"):
+        hist = sorted(mc.get_metric_history(tracker.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in hist] == [5, 10, 15, 18]
+        column = "loss" if key == "step_loss" else key
+        np.testing.assert_allclose([m.value for m in hist], frame.loc[[5, 10, 15, 18], column], rtol=1e-8)
+    assert (tmp_path / "x").exists() is False
+    loaded = nnexp.Network.load(artifact(mc, tracker.run_id, "model.npz", tmp_path))
+    for name, value in net.params.items():
+        np.testing.assert_array_equal(loaded.params[name], value)
+    assert open(artifact(mc, tracker.run_id, "config.yaml", tmp_path)).read() == "optimizer:\n  lr: 0.5\n"
+    with np.load(artifact(mc, tracker.run_id, "tensors/epoch_003/grads.npz", tmp_path)) as grads:
+        assert sorted(grads.files) == sorted(net.params)
+        for name, g in net.grads.items():  # the last step's gradient, dL/dW as the tutorial writes it
+            np.testing.assert_array_equal(grads[name], g)
+    with np.load(artifact(mc, tracker.run_id, "tensors/step_000001/params.npz", tmp_path)) as p1:
+        assert p1["dense_0.W"].shape == (2, 4)
+    with np.load(artifact(mc, tracker.run_id, "stats/grad_hist.npz", tmp_path)) as hist:
+        assert list(hist["steps"]) == [6, 12, 18]
+        assert hist["counts/dense_0.W"].sum(axis=1).tolist() == [8, 8, 8]
+    pngs = [a.path for a in mc.list_artifacts(tracker.run_id, "plots")]
+    assert "plots/curves.png" in pngs
+
+
+def test_divergence_ends_the_run_failed_with_the_reason(store):
+    uri, exp, _ = store
+    tracker, error, _ = tracked_fit(uri, exp, run_name="diverges", lr=1e4, epochs=50,
+                                    output_activation="identity")
+    assert isinstance(error, nnexp.DivergenceError)
+    run = MlflowClient(uri).get_run(tracker.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["nnexp.failure"] == "divergence"
+    assert "diverged" in run.data.tags["nnexp.error"]
+
+
+class InterruptAt:
+    def __init__(self, step):
+        self.step = step
+
+    @nnexp.hookimpl
+    def on_step_end(self, run, loss):
+        if run.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_marks_the_run_killed_and_keeps_what_was_logged(store, tmp_path):
+    uri, exp, _ = store
+    tracker, error, _ = tracked_fit(uri, exp, run_name="interrupted", epochs=5,
+                                    callbacks=[InterruptAt(10)], settings={"log_every": 1})
+    assert isinstance(error, KeyboardInterrupt)
+    mc = MlflowClient(uri)
+    run = mc.get_run(tracker.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["nnexp.failure"] == "killed"
+    assert steps_of(mc, tracker.run_id, "loss") == [1]  # the finished epoch
+    logged = steps_of(mc, tracker.run_id, "grad_norm/dense_0.W")
+    assert logged[:6] == [1, 2, 3, 4, 5, 6] and logged[-1] in (9, 10)
+    frame = pd.read_csv(artifact(mc, tracker.run_id, "stats/steps.csv", tmp_path))
+    assert list(frame["step"]) == logged
+
+
+def test_nonfinite_final_metric_is_skipped_and_tagged(store):
+    uri, exp, _ = store
+    tracker, _, _ = tracked_fit(uri, exp, run_name="inf", epochs=1)
+    tracker.log_final({"test_loss": float("inf"), "test_accuracy": 0.5})
+    run = MlflowClient(uri).get_run(tracker.run_id)
+    assert run.data.metrics["test_accuracy"] == 0.5 and "test_loss" not in run.data.metrics
+    assert run.data.tags["nnexp.nonfinite_metrics"] == "test_loss"
+
+
+def test_close_changes_the_final_status_once_and_is_safe_to_repeat(store):
+    uri, exp, _ = store
+    tracker, _, _ = tracked_fit(uri, exp, run_name="closed", epochs=1)
+    tracker.close("FAILED")
+    tracker.close("FAILED")
+    assert MlflowClient(uri).get_run(tracker.run_id).info.status == "FAILED"
+    never_started = tracking.RunTracker(uri=uri, experiment_id=exp)
+    never_started.close("FAILED")  # fit refused its input before any run existed
+    assert never_started.run_id is None
+
+
+def test_long_params_are_capped_and_keys_cleaned(store):
+    uri, exp, _ = store
+    flat = tracking.flatten_config({"model": {"layers": [{"type": "dense", "units": 4}, "relu"],
+                                              "hidden": [64, 64], "note": "x" * 7000},
+                                    "odd key=1": None, "empty": {}})
+    assert flat["model.layers.0.type"] == "dense" and flat["model.layers.1"] == "relu"
+    assert flat["model.hidden"] == "[64, 64]" and flat["odd key_1"] == "None" and flat["empty"] == "{}"
+    assert len(flat["model.note"]) == PARAM_MAX and flat["model.note"].endswith(TRUNCATED)
+    tracker, _, _ = tracked_fit(uri, exp, run_name="long", epochs=1, params=flat)
+    assert MlflowClient(uri).get_run(tracker.run_id).data.params == flat
+
+
+def test_unknown_setting_is_refused_with_a_suggestion():
+    with pytest.raises(nnexp.ConfigError, match="did you mean 'log_every'"):
+        tracking.RunTracker(uri="sqlite:///x.db", experiment_id="0", settings={"log_evry": 3})
+    with pytest.raises(nnexp.ConfigError, match="stats_every"):
+        tracking.RunTracker(uri="sqlite:///x.db", experiment_id="0", settings={"stats_every": 0})
+
+
+def test_uris_resolve_against_the_launch_directory(tmp_path):
+    assert tracking.resolve_uri("sqlite:///runs/m.db", tmp_path) == f"sqlite:///{tmp_path}/runs/m.db"
+    assert tracking.resolve_uri("m.db", tmp_path) == f"sqlite:///{tmp_path}/m.db"
+    assert tracking.resolve_uri(f"sqlite:///{tmp_path}/a.db", "/elsewhere") == f"sqlite:///{tmp_path}/a.db"
+    assert tracking.resolve_uri("http://127.0.0.1:5000", tmp_path) == "http://127.0.0.1:5000"
+    with pytest.raises(tracking.TrackingError, match="not supported"):
+        tracking.resolve_uri("ftp://host/x", tmp_path)
+
+
+def test_an_unreachable_server_is_a_clear_error_at_once():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(tracking.TrackingError, match=f"Cannot reach .*127.0.0.1:{port}"):
+        tracking.ensure_experiment(f"http://127.0.0.1:{port}", "x")
+    assert time.perf_counter() - started < 10
+
+
+def test_ensure_experiment_is_idempotent_and_keeps_artifacts_beside_the_store(store):
+    uri, exp, root = store
+    assert tracking.ensure_experiment(uri, "tests") == exp
+    location = MlflowClient(uri).get_experiment(exp).artifact_location
+    assert location.startswith((root / "mlruns").as_uri())
+
+
+def test_a_sweep_is_a_parent_run_with_a_summary_of_its_children(store, tmp_path):
+    uri, exp, _ = store
+    parent, jobs, summary = make_sweep(uri, exp, lrs=(0.2, 1.0), seeds=(0, 1), diverge_lr=1e4)
+    mc = MlflowClient(uri)
+    run = mc.get_run(parent)
+    assert run.info.status == "FAILED"  # one job diverged
+    assert run.data.tags["nnexp.failed_jobs"] == "1" and run.data.tags["nnexp.jobs"] == "5"
+    assert "lr=10000.0-seed=0" in summary and "diverged" in run.data.tags["nnexp.failures"]
+    children = mc.search_runs([exp], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(c.info.run_id for c in children) == sorted(j["run_id"] for j in jobs)
+    finished = [j for j in jobs if j["status"] == "FINISHED"]
+    best = min(finished, key=lambda j: j["metrics"]["val_loss"])
+    assert run.data.tags["nnexp.best.run_name"] == best["run_name"]
+    assert run.data.tags["nnexp.best.optimizer.lr"] == best["params"]["optimizer.lr"]
+    table = pd.read_csv(artifact(mc, parent, "sweep.csv", tmp_path))
+    assert len(table) == 5 and {"optimizer.lr", "seed", "val_loss"} <= set(table.columns)
+    assert "epochs" not in table.columns  # constant across jobs
+    same_lr = [j["metrics"]["val_loss"] for j in finished if j["params"]["optimizer.lr"] == best["params"]["optimizer.lr"]]
+    assert run.data.metrics["best_mean.val_loss"] == pytest.approx(np.mean(same_lr))
+    assert run.data.metrics["best_std.val_loss"] == pytest.approx(np.std(same_lr, ddof=1))
+    seeds = pd.read_csv(artifact(mc, parent, "sweep_seeds.csv", tmp_path))
+    assert {"val_loss_mean", "val_loss_std", "val_loss_count"} <= set(seeds.columns)
