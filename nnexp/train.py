@@ -169,7 +169,9 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
     (``{"type": "adam", "lr": 1e-3}``) or objects. ``callbacks`` are plugin objects with
     lifecycle ``@hookimpl`` methods, registered for this run only. Shuffling draws from the
     network's shuffle stream, so a seed fixes the whole run. ``task="auto"`` treats 0/1
-    targets as classification (accuracy is reported).
+    targets as classification (accuracy is reported). With a batch-dependent layer
+    (batchnorm), a last batch of one sample is left out of each epoch (a different one each
+    epoch when shuffling), since one sample cannot be batch-normalised.
     """
     registry = registry or network.registry
     check_range("epochs", epochs, 1)
@@ -196,6 +198,8 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
 def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
     trainer, net = run.trainer, run.network
     n, bs = len(X), run.batch_size
+    if n % bs == 1 and n > 1 and not all(layer.batch_independent for layer in net.layers):
+        n -= 1  # a last batch of one sample cannot be batch-normalised: leave it out this epoch
     run.steps_per_epoch = math.ceil(n / bs)
     base_lr = run.optimizer.lr
     rng = net.rngs["shuffle"]
@@ -206,7 +210,8 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
             if run.schedule is not None:
                 run.optimizer.lr = run.schedule.lr_at(epoch, base_lr, run.epochs)
             run.epoch = epoch + 1
-            metrics = _train_epoch(run, trainer, X, y, rng.permutation(n) if shuffle else None, hook)
+            order = rng.permutation(len(X))[:n] if shuffle else None
+            metrics = _train_epoch(run, trainer, X[:n] if order is None else X, y, n, order, hook)
             metrics["lr"] = float(run.optimizer.lr)
             if val is not None:
                 metrics.update({f"val_{k}": v for k, v in
@@ -227,8 +232,8 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
         hook.on_run_end(run=run, status=status, error=error)
 
 
-def _train_epoch(run: Run, trainer: Trainer, X, y, order, hook) -> dict[str, float]:
-    n, bs = len(X), run.batch_size
+def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, order, hook) -> dict[str, float]:
+    bs = run.batch_size
     total = correct = 0.0
     on_step_end = hook.on_step_end
     for start in range(0, n, bs):

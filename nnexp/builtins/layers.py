@@ -240,7 +240,7 @@ class LayerNorm(_Normalization):
 
 @hookimpl
 def register_layers(register):
-    register("dense", Dense, aliases=("linear",))
+    register("dense", Dense)  # "linear" stays the identity activation's alias (Keras), never a layer
     register("activation", ActivationLayer)
     register("dropout", Dropout)
     register("batchnorm", BatchNorm, aliases=("batch_norm",))
