@@ -1,0 +1,379 @@
+"""The Hydra app behind ``nnexp``: compose a config, build the parts, train, track, report.
+
+``nnexp.cli`` calls :func:`main` with the arguments after ``nnexp``. Hydra does the
+composition, overrides, multirun, ``--cfg``, ``--help`` and shell completion; this module adds
+what Hydra leaves to the app:
+
+- a user's mistake anywhere (a bad override, a wrong type, an unknown component, a shape
+  mismatch) is one message and exit code 2, never a traceback, and it is found before any
+  MLflow run is created;
+- SIGTERM behaves like Ctrl-C, so the run ends as KILLED with what it logged kept;
+- inside a multirun a job never raises (Hydra would skip ``on_multirun_end``), see
+  :mod:`nnexp.sweep`.
+
+mlflow is imported only inside a job: ``nnexp --help`` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from nnexp.errors import NnexpError
+
+log = logging.getLogger(__name__)
+
+CONFIG_PATH = "pkg://nnexp.conf"
+CONFIG_NAME = "config"
+#: The command line, for the runs' tags (joblib workers inherit it from the environment).
+COMMAND_ENV = "NNEXP_COMMAND"
+#: Override keys that say nothing about the model, left out of run names.
+UNNAMED = ("hydra", "experiment", "tracking", "trainer.progress")
+
+
+#: The exception of a single run, re-raised by main() once Hydra has returned.
+_job_error: list[BaseException] = []
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so training ends its run as KILLED."""
+
+
+# -- entry point -------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run ``nnexp [hydra arguments]``; returns the exit code (2 for a user's mistake)."""
+    from nnexp import sweep
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--help"], ["-h"]):
+        return _quick_help()
+    os.environ[COMMAND_ENV] = shlex.join(["nnexp", *argv])
+    # Hydra then re-raises instead of printing and exiting 1, so we can exit 2 cleanly.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # no migration chatter on a new store
+    saved_argv, sys.argv = sys.argv, ["nnexp", *argv]  # Hydra parses sys.argv
+    sweep.reset()
+    _job_error.clear()
+    try:
+        with sigterm_as_interrupt():
+            _run_hydra()
+        if _job_error:
+            raise _job_error.pop()
+        return sweep.exit_code()
+    except SystemExit as exc:  # --help, argparse errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt as exc:
+        sweep.interrupted()
+        print(f"nnexp: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; "
+              "the run is marked KILLED, what it logged is kept.", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    except Exception as exc:
+        message = user_error_message(exc)
+        if message is None:
+            raise
+        print(f"nnexp: error: {message}", file=sys.stderr)
+        return 2
+    finally:
+        sys.argv = saved_argv
+
+
+def _quick_help() -> int:
+    from nnexp.config import quick_help
+    from nnexp.plugins import get_registry
+
+    print(quick_help(get_registry()).rstrip())
+    return 0
+
+
+def _run_hydra() -> None:
+    import hydra
+
+    from nnexp.config import register_configs
+    from nnexp.plugins import get_registry
+
+    register_configs(get_registry())
+    _share_group_listing_repo()
+    hydra.main(config_path=CONFIG_PATH, config_name=CONFIG_NAME, version_base="1.3")(task)()
+
+
+def _share_group_listing_repo() -> None:
+    """Make Hydra list config groups from one copy of its config repository.
+
+    ``--help`` and shell completion ask for the options of each of ~90 groups, and Hydra
+    deep-copies the whole repository for every question (~1 s with the registry's options,
+    against a 0.5 s budget for ``--help``). Without a config name or overrides the copy is the
+    same every time, so it is made once per loader. Skipped if Hydra's internals differ.
+    """
+    try:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.core.object_type import ObjectType
+    except ImportError:
+        return
+    original = ConfigLoaderImpl.get_group_options
+    if getattr(original, "_nnexp_shared", False) or not hasattr(
+            ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo"):
+        return
+
+    def get_group_options(self, group_name, results_filter=ObjectType.CONFIG,
+                          config_name=None, overrides=None):
+        if config_name is not None or overrides:
+            return original(self, group_name, results_filter, config_name, overrides)
+        repo = self.__dict__.get("_nnexp_listing_repo")
+        if repo is None:
+            _, repo = self._parse_overrides_and_create_caching_repo(None, [])
+            self.__dict__["_nnexp_listing_repo"] = repo
+        return repo.get_group_options(group_name, results_filter)
+
+    get_group_options._nnexp_shared = True
+    ConfigLoaderImpl.get_group_options = get_group_options
+
+
+class sigterm_as_interrupt:
+    """Within the block, SIGTERM raises :class:`Terminated` once in the main thread
+    (later ones are ignored, so cleanup can finish)."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+# -- error messages ----------------------------------------------------------------------------
+def user_error_message(exc: BaseException) -> str | None:
+    """The message for an error caused by the user's input, or None for a bug."""
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, NnexpError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException):
+        return _missing_config_message(exc)
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        parts = [str(exc).strip()]
+        cause = exc.__cause__
+        if isinstance(cause, (HydraException, OmegaConfBaseException, NnexpError)):
+            parts.append(str(cause).strip())
+        parts.append("The composed config and its keys: nnexp --cfg job")
+        return "\n".join(p for p in parts if p)
+    return None
+
+
+def _missing_config_message(exc) -> str:
+    """Hydra's "Could not find 'group/name'" without its search-path dump, plus a suggestion."""
+    from nnexp.errors import did_you_mean
+
+    text = str(exc).split("\nConfig search path:")[0].strip()
+    missing = (exc.missing_cfg_file or "").rsplit("/", 1)[-1]
+    suggestion = _alias_target(exc.missing_cfg_file or "") or did_you_mean(missing, exc.options or [])
+    if suggestion:
+        text += f"\nDid you mean {suggestion!r}?"
+    if exc.options is not None:
+        text += "\nInstalled plugins add options to dataset, loss, optimizer and schedule: run `nnexp plugins`."
+    return text
+
+
+def _alias_target(missing: str) -> str | None:
+    """The primary name when ``group/name`` names a registry alias (groups list primary names)."""
+    from nnexp.config import REGISTRY_GROUPS
+    from nnexp.plugins import get_registry
+
+    group, _, name = missing.rpartition("/")
+    kind = {g: k for k, g in REGISTRY_GROUPS.items()}.get(group)
+    if kind is None or (kind, name) not in get_registry():
+        return None
+    return get_registry().get(kind, name).name
+
+
+# -- one job -----------------------------------------------------------------------------------
+def task(cfg) -> dict:
+    """Hydra's task function: one run, or one job of a multirun (which never raises)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from nnexp import sweep
+
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return sweep.run_job(cfg, hc)
+    result = new_result(hc)
+    try:
+        run_experiment(cfg, hc, result)
+    except Exception as exc:  # main() reports it: Hydra would add its own line first
+        _job_error.append(exc)
+    return result
+
+
+def new_result(hc) -> dict[str, Any]:
+    """The record of one job, filled as it goes (so a failure keeps what is known)."""
+    from hydra.types import RunMode
+
+    overrides = list(hc.overrides.task)
+    sweep = hc.mode == RunMode.MULTIRUN
+    return {"job": hc.job.num if sweep else 0, "sweep": sweep,
+            "run_id": None, "run_name": run_name(overrides, hc), "overrides": overrides,
+            "status": "RUNNING", "error": None, "metrics": {}, "params": {}}
+
+
+def run_name(overrides: list[str], hc) -> str:
+    """A readable, unique name: the experiment and the overridden values, plus a short id."""
+    import secrets
+
+    choice = hc.runtime.choices.get("experiment") or hc.runtime.choices.get("dataset") or "run"
+    shown = [o.lstrip("+~").split("=", 1) for o in overrides if "=" in o]
+    desc = ",".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in shown if not k.startswith(UNNAMED))
+    return f"{choice}{'-' + desc[:80] if desc else ''}-{secrets.token_hex(2)}"
+
+
+def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None) -> dict:
+    """Build, (track,) train, evaluate on the test split and report one run into ``result``.
+
+    ``sweep_info`` (uri, experiment_id, parent_run_id) comes from the multirun's parent.
+    """
+    from omegaconf import OmegaConf
+
+    from nnexp.config import build_parts
+    from nnexp.plugins import get_registry
+    from nnexp.progress import ProgressBar
+
+    registry = get_registry()
+    parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
+    tracker = _make_tracker(cfg, hc, plain, parts, result, sweep_info) if cfg.tracking.enabled else None
+    started = time.perf_counter()
+    try:
+        history = _fit(parts, cfg, plain, [c for c in (tracker, bar) if c is not None], registry)
+    finally:
+        result["run_id"] = getattr(tracker, "run_id", None)
+    try:
+        result["metrics"] = {**history.last, **evaluate(parts)}
+        if tracker is not None:
+            tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
+    except BaseException:
+        if tracker is not None:  # fit ended the run FINISHED; what followed failed
+            tracker.close("KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED")
+        raise
+    result["status"] = "FINISHED"
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    report(result)
+    return result
+
+
+def _fit(parts, cfg, plain: dict, callbacks: list, registry):
+    from nnexp.train import fit
+
+    ds, trainer = parts.dataset, cfg.trainer
+    val = (ds.X_val, ds.y_val) if ds.X_val is not None and len(ds.X_val) else None
+    return fit(parts.network, ds.X_train, ds.y_train, loss=parts.loss, optimizer=parts.optimizer,
+               epochs=trainer.epochs, batch_size=trainer.batch_size, validation_data=val,
+               shuffle=trainer.shuffle, schedule=parts.schedule, task=parts.task,
+               callbacks=callbacks, config=plain, registry=registry)
+
+
+def evaluate(parts) -> dict[str, float]:
+    """``test_loss`` (and ``test_accuracy`` for classification) on the test split, if any."""
+    from nnexp.train import Trainer
+
+    ds = parts.dataset
+    if ds.X_test is None or len(ds.X_test) == 0:
+        return {}
+    trainer = Trainer(parts.network, parts.loss, parts.optimizer)
+    metrics = trainer.evaluate(ds.X_test.astype(parts.network.dtype, copy=False), ds.y_test,
+                               classification=parts.task == "classification")
+    return {f"test_{k}": v for k, v in metrics.items()}
+
+
+def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | None):
+    from nnexp import tracking
+
+    settings = plain["tracking"]
+    if sweep_info is None:
+        uri = tracking.resolve_uri(settings["uri"], hc.runtime.cwd)
+        sweep_info = {"uri": uri, "parent_run_id": None,
+                      "experiment_id": tracking.ensure_experiment(uri, experiment_name(cfg, hc.runtime.choices))}
+    result["uri"], result["experiment_id"] = sweep_info["uri"], sweep_info["experiment_id"]
+    result["params"] = tracking.flatten_config(plain)
+    from omegaconf import OmegaConf
+
+    tracker = tracking.RunTracker(
+        uri=sweep_info["uri"], experiment_id=sweep_info["experiment_id"],
+        run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
+        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        parent_run_id=sweep_info.get("parent_run_id"), settings=settings, dataset=parts.dataset)
+    return tracker
+
+
+def experiment_name(cfg, choices) -> str:
+    """``tracking.experiment``, else the ``+experiment=`` config's name, else ``nnexp``."""
+    return cfg.tracking.experiment or choices.get("experiment") or "nnexp"
+
+
+def run_tags(cfg, hc, result: dict) -> dict[str, str]:
+    """A run's tags: the common ones, its overrides and (in a sweep) its job number."""
+    tags = run_tags_common(cfg, hc.runtime.choices, hc.runtime.cwd)
+    tags["nnexp.overrides"] = " ".join(result["overrides"])
+    if result.get("sweep"):
+        tags["nnexp.job"] = str(result["job"])
+    return tags
+
+
+def run_tags_common(cfg, choices, launch_dir) -> dict[str, str]:
+    """What makes a run reproducible and findable: command, seed, version, git commit."""
+    from nnexp.plugins import nnexp_version
+
+    tags = {
+        "nnexp.command": os.environ.get(COMMAND_ENV, "nnexp"),
+        "nnexp.seed": str(cfg.seed),
+        "nnexp.version": nnexp_version(),
+        "nnexp.experiment": experiment_name(cfg, choices),
+        "nnexp.launch_dir": str(launch_dir),
+    }
+    commit = git_commit(launch_dir)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def git_commit(directory) -> str | None:
+    """The HEAD commit of the git repository containing ``directory``, if any."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+# -- reporting ---------------------------------------------------------------------------------
+def format_metrics(metrics: dict[str, float]) -> str:
+    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+            if k in metrics]
+    return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys)
+
+
+def report(result: dict) -> None:
+    """One line per finished run on stdout, and where it was recorded."""
+    print(f"nnexp: run {result['run_name']} {result['status']} in {result.get('seconds', 0):.1f} s: "
+          f"{format_metrics(result['metrics'])}", flush=True)
+    if result.get("run_id"):
+        print(f"       recorded as run {result['run_id']} in {result['uri']}", flush=True)

@@ -1,0 +1,250 @@
+"""Multiruns as grouped runs: one MLflow parent run per sweep, one child run per job.
+
+:class:`SweepCallback` (a Hydra callback, ``hydra.callbacks`` in ``conf/config.yaml``) runs in
+the launching process. Before any job starts it
+
+1. expands the sweep into its jobs and builds every job's parts, so a mistake in any job
+   stops the sweep with one message before anything is recorded;
+2. creates the MLflow store and experiment once (a brand-new SQLite store migrated by several
+   workers at once breaks) and the parent run, and writes their ids to a state file in the
+   sweep directory, where jobs find them in this process and in joblib's worker processes.
+
+Each job (:func:`run_job`) catches its own failure, records it in a result file and returns
+normally: a job that raises makes Hydra skip ``on_multirun_end`` and report only the first
+failure, and ``sys.exit`` in a job aborts the sweep. At the end the callback reads every
+result, gives the parent its summary, prints each failed job and sets a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+from nnexp.errors import NnexpError
+
+STATE_FILE = "nnexp_sweep.json"
+RESULTS_DIR = "nnexp_jobs"
+
+#: The sweep this process launched: set by on_multirun_start, read at the end.
+_active: dict[str, Any] | None = None
+_failed: list[dict] = []
+
+
+class SweepConfigError(NnexpError):
+    """One or more jobs of a sweep have an invalid config; nothing was run."""
+
+
+def reset() -> None:
+    global _active, _failed
+    _active, _failed = None, []
+
+
+def exit_code() -> int:
+    """1 when a job of the last sweep failed, else 0."""
+    return 1 if _failed else 0
+
+
+# -- the launching process ---------------------------------------------------------------------
+class SweepCallback(Callback):
+    """Opens the sweep (validate, parent run, state file) and closes it (summary)."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        global _active
+        launch_dir = config.hydra.runtime.cwd
+        jobs = expand_jobs(config)
+        if jobs is not None:
+            validate_jobs(config, jobs)
+        state = {"sweep_dir": str(_absolute(config.hydra.sweep.dir, launch_dir)), "jobs": jobs,
+                 "uri": None, "experiment_id": None, "parent_run_id": None}
+        if config.tracking.enabled:
+            state.update(_open_parent(config, jobs))
+        Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)
+        (Path(state["sweep_dir"]) / STATE_FILE).write_text(json.dumps(state, indent=1))
+        _active = state
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        finish("FINISHED")
+
+
+def _open_parent(config, jobs) -> dict:
+    from nnexp import tracking
+    from nnexp.app import experiment_name, run_tags_common
+
+    uri = tracking.resolve_uri(config.tracking.uri, config.hydra.runtime.cwd)
+    name = experiment_name(config, config.hydra.runtime.choices)
+    experiment_id = tracking.ensure_experiment(uri, name)
+    overrides = list(config.hydra.overrides.task)
+    tags = {**run_tags_common(config, config.hydra.runtime.choices, config.hydra.runtime.cwd),
+            "nnexp.overrides": " ".join(overrides),
+            "nnexp.jobs": str(len(jobs)) if jobs is not None else "unknown"}
+    parent = tracking.start_sweep(uri, experiment_id, f"sweep-{name}-{_stamp()}", tags)
+    return {"uri": uri, "experiment_id": experiment_id, "parent_run_id": parent}
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def expand_jobs(config) -> list[list[str]] | None:
+    """Each job's overrides, in Hydra's job order, for the basic sweeper (None for others:
+    their jobs are only known as they run)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    sweeper = config.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    params += list(config.hydra.overrides.task)
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    batches = BasicSweeper.split_arguments(parser.parse_overrides(params), None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def validate_jobs(config, jobs: list[list[str]]) -> None:
+    """Compose and build every job; raise one :class:`SweepConfigError` listing the bad ones."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    from nnexp.app import user_error_message
+    from nnexp.config import build_parts
+    from nnexp.plugins import get_registry
+
+    loader, registry, errors = GlobalHydra.instance().config_loader(), get_registry(), []
+    for num, overrides in enumerate(jobs):
+        try:
+            job_cfg = loader.load_sweep_config(config, list(overrides))
+            with open_dict(job_cfg):
+                del job_cfg["hydra"]
+            build_parts(job_cfg, registry)
+        except Exception as exc:
+            message = user_error_message(exc)
+            if message is None:
+                raise
+            errors.append(f"job #{num} ({' '.join(overrides) or 'no overrides'}): {message}")
+    if errors:
+        raise SweepConfigError(f"{len(errors)} of {len(jobs)} jobs have an invalid config; "
+                               "nothing was run:\n" + "\n".join(errors))
+
+
+def finish(status: str) -> None:
+    """Collect every job's result, close the parent run and print the summary."""
+    global _active, _failed
+    state, _active = _active, None
+    if state is None:
+        return
+    jobs = collect_results(state)
+    _failed = [j for j in jobs if j["status"] != "FINISHED"]
+    tracked = None
+    if state.get("parent_run_id"):
+        from nnexp import tracking
+
+        tracked = tracking.end_sweep(state["uri"], state["parent_run_id"], jobs, status)
+    print_summary(state, jobs, tracked)
+
+
+def interrupted() -> None:
+    """Ctrl-C or SIGTERM during a sweep: close it as KILLED with the jobs that reported."""
+    if _active is not None:
+        finish("KILLED")
+
+
+def collect_results(state: dict) -> list[dict]:
+    """Every job's result; a job that never reported (its process died) counts as FAILED."""
+    found = {}
+    for path in sorted((Path(state["sweep_dir"]) / RESULTS_DIR).glob("*.json")):
+        result = json.loads(path.read_text())
+        found[int(result["job"])] = result
+    expected = range(len(state["jobs"])) if state.get("jobs") is not None else sorted(found)
+    return [found.get(num) or _lost(num, state["jobs"][num]) for num in expected]
+
+
+def _lost(num: int, overrides: list[str]) -> dict:
+    return {"job": num, "run_id": None, "run_name": f"job-{num}", "overrides": overrides,
+            "status": "FAILED", "metrics": {}, "params": {},
+            "error": "the job never reported a result (interrupted, or its process died)"}
+
+
+def varying(jobs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The overrides all jobs share, and each job's others."""
+    common = set.intersection(*(set(j["overrides"]) for j in jobs)) if jobs else set()
+    shared = [o for o in (jobs[0]["overrides"] if jobs else []) if o in common]
+    return shared, [[o for o in j["overrides"] if o not in common] for j in jobs]
+
+
+def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> None:
+    """A line per job (its own overrides, its final metrics), every failure, where to look."""
+    from nnexp.app import format_metrics
+
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    shared, own = varying(jobs)
+    print(f"\nnnexp: sweep of {len(jobs)} jobs: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if shared:
+        print(f"  all jobs: {' '.join(shared)}")
+    for job, overrides in zip(jobs, own):
+        metrics = {k: v for k, v in job["metrics"].items() if k.startswith("test_")} or job["metrics"]
+        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<40} {format_metrics(metrics)}")
+    failed = [(j, o) for j, o in zip(jobs, own) if j["status"] != "FINISHED"]
+    if failed:
+        print(f"{len(failed)} job(s) did not finish:")
+        for job, overrides in failed:
+            print(f"  #{job['job']} ({' '.join(overrides) or 'no overrides'}): {job['error']}")
+    best = [line for line in (tracked or "").splitlines() if line.startswith("Best")]
+    if state.get("parent_run_id"):
+        print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {state['uri']}",
+                                f"Look at it: mlflow ui --backend-store-uri {state['uri']}"]))
+    sys.stdout.flush()
+
+
+# -- one job (this process or a joblib worker) -------------------------------------------------
+def run_job(cfg, hc) -> dict:
+    """Run one job of a sweep and record its result; never raises except on interruption."""
+    from nnexp.app import (new_result, run_experiment, run_name, sigterm_as_interrupt,
+                           user_error_message)
+
+    result = new_result(hc)
+    sweep_dir = _absolute(hc.sweep.dir, hc.runtime.cwd)
+    try:
+        state = json.loads((sweep_dir / STATE_FILE).read_text())
+        if state.get("jobs"):  # name the run by what varies across the sweep
+            shared = set.intersection(*(set(j) for j in state["jobs"]))
+            result["run_name"] = run_name([o for o in result["overrides"] if o not in shared], hc)
+        with sigterm_as_interrupt():
+            run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_run_id") else None)
+    except KeyboardInterrupt:
+        result.update(status="KILLED", error="interrupted (Ctrl-C or SIGTERM)")
+        _write_result(sweep_dir, result)
+        raise
+    except Exception as exc:  # noqa: BLE001 - one job's failure must not end the sweep
+        message = user_error_message(exc)
+        if message is None:
+            traceback.print_exc()
+            message = f"{type(exc).__name__}: {exc}"
+        result.update(status="FAILED", error=message)
+        print(f"nnexp: job #{result['job']} FAILED: {message}", file=sys.stderr, flush=True)
+    _write_result(sweep_dir, result)
+    return result
+
+
+def _write_result(sweep_dir: Path, result: dict) -> None:
+    out = sweep_dir / RESULTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{result['job']}.tmp"
+    tmp.write_text(json.dumps(result, default=str))
+    tmp.replace(out / f"{result['job']}.json")  # atomic: a reader never sees half a file
+
+
+def _absolute(path, base) -> Path:
+    path = Path(str(path))
+    return path if path.is_absolute() else Path(str(base)) / path
