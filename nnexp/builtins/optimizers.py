@@ -92,6 +92,14 @@ class SGD(Optimizer):
                               f"nesterov=False, or momentum > 0 and dampening = 0 "
                               f"(got momentum={momentum}, dampening={dampening})")
 
+    def step(self):
+        if self.momentum or self.weight_decay:
+            return super().step()
+        self.t += 1  # plain SGD keeps no state: one axpy per parameter, nothing else
+        lr = -self.lr
+        for _, layer, key in self._refs:
+            add_scaled(layer.params[key], lr, layer.grads[key])
+
     def update(self, param, grad, state):
         g = _l2(self, param, grad, state)
         if self.momentum:
