@@ -42,8 +42,10 @@ def pip_install(projects, target: Path, work: Path) -> Path:
     return target
 
 
-def run(args, site: Path | None = None, timeout: float = 120, **env) -> subprocess.CompletedProcess:
-    """Run a command with ``site`` on PYTHONPATH and extra environment variables."""
+def run(args, site: Path | None = None, timeout: float = 120, cwd: Path | None = None,
+        **env) -> subprocess.CompletedProcess:
+    """Run a command (in ``cwd``) with ``site`` on PYTHONPATH and extra environment variables;
+    the plugin block and strict switches of the calling shell are dropped."""
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("NNEXP_BLOCK_PLUGINS", "NNEXP_STRICT_PLUGINS")}
     if site is not None:
@@ -51,7 +53,7 @@ def run(args, site: Path | None = None, timeout: float = 120, **env) -> subproce
             [str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     full_env.update(env)
     return subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+                          env=full_env, timeout=timeout, cwd=cwd)
 
 
 def python(code: str, site: Path | None = None, **env) -> subprocess.CompletedProcess:
