@@ -113,13 +113,15 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
     assert "Conflicts" in text
 
 
-@pytest.mark.parametrize("activation, words", [
-    ("relu", ["'relu' is registered twice", "nnexp-fixture-duplicate 0.1.0"]),
-    ("raiser_half", ["hook_raises", "RuntimeError", "weights file"]),
-    ("never_seen", ["broken_import", "ModuleNotFoundError"]),
-])
-def test_run_naming_a_broken_component_exits_2_with_a_clear_message(site, activation, words):
-    out = app(site, f"model.activation={activation}", *APP_RUN)
+@pytest.mark.parametrize("override, words", [
+    ("model.activation=relu", ["'relu' is registered twice", "nnexp-fixture-duplicate 0.1.0"]),
+    ("model.layers=[{type:dense,units:4},raiser_half,{type:dense,units:2},softmax]",
+     ["'raiser_half' is unavailable", "hook_raises", "RuntimeError", "weights file"]),
+    ("model.layers=[{type:dense,units:4},never_seen,{type:dense,units:2},softmax]",
+     ["Unknown layer 'never_seen'", "broken_import", "ModuleNotFoundError"]),
+], ids=["duplicate", "withdrawn", "never-imported"])
+def test_run_naming_a_broken_component_exits_2_with_a_clear_message(site, override, words):
+    out = app(site, override, *APP_RUN)
     assert out.returncode == 2, out.stdout + out.stderr
     for word in words:
         assert word in out.stderr

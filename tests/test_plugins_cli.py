@@ -33,8 +33,8 @@ def test_real_packages_are_listed_with_distribution_version_and_components(listi
         entry = entries[plugin]
         assert (entry["distribution"], entry["version"]) == (dist, metadata.version(dist))
         assert entry["status"] == "ok" and not entry["builtin"] and entry["errors"] == []
-    assert {"mish", "snake"} <= set(entries["extras"]["components"]["activation"])
-    assert {"prelu", "maxout", "residual_dense"} <= set(entries["extras"]["components"]["layer"])
+    assert {"mish", "snake", "prelu"} <= set(entries["extras"]["components"]["activation"])
+    assert {"maxout", "residual_dense"} <= set(entries["extras"]["components"]["layer"])
     assert {"log_cosh", "focal"} <= set(entries["extras"]["components"]["loss"])
     assert entries["extras"]["aliases"]["focal"] == ["focal_loss"]
     assert set(entries["sklearn"]["components"]) == {"dataset"}
@@ -118,3 +118,12 @@ def test_sweep_over_a_plugin_activation_records_its_distribution_in_mlflow(tmp_p
         f"nnexp-extras=={metadata.version('nnexp-extras')}")
     assert by_activation["relu"].data.tags["nnexp.component.activation.relu"] == (
         f"nnexp=={metadata.version('nnexp')}")
+
+
+@pytest.mark.parametrize("activation", ["prelu", "{type:snake,frequency:2.0}"])
+def test_experiment_app_runs_with_a_plugin_activation_and_its_options(activation, tmp_path):
+    pytest.importorskip("nnexp.app", reason="the Hydra experiment app (nnexp/app.py) is missing")
+    out = run([NNEXP, f"model.activation={activation}", "dataset=xor", "trainer.epochs=1",
+               "tracking=off"], cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "FINISHED" in out.stdout + out.stderr

@@ -62,7 +62,7 @@ def test_prelu_learns_the_negative_slope_of_a_leaky_target():
     np.testing.assert_allclose(net.params["prelu_0.alpha"], 0.1, atol=1e-3)
 
 
-def test_prelu_as_model_activation_gives_each_hidden_layer_its_own_slopes():
+def test_prelu_as_mlp_activation_gives_each_hidden_layer_its_own_slopes():
     net = nnexp.Network.mlp(4, [6, 5], 2, activation="prelu", registry=REG)
     assert net.params["prelu_0.alpha"].shape == (6,)
     assert net.params["prelu_1.alpha"].shape == (5,)

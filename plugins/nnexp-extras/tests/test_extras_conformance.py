@@ -16,7 +16,7 @@ def test_extras_component_conforms(component, check):
 def test_extras_contributes_three_kinds_through_its_entry_point():
     mine = {(c.kind, c.name) for kind in ("activation", "layer", "loss")
             for c in REGISTRY.components(kind) if c.provenance.distribution == "nnexp-extras"}
-    assert {("activation", "mish"), ("activation", "snake"), ("layer", "prelu"),
+    assert {("activation", "mish"), ("activation", "snake"), ("activation", "prelu"),
             ("layer", "maxout"), ("layer", "residual_dense"), ("loss", "log_cosh"),
             ("loss", "focal")} <= mine
     assert REGISTRY.get("activation", "mish").provenance.plugin == "extras"

@@ -1,10 +1,4 @@
-"""Layers with parameters: PReLU (a learnable activation), maxout and a residual dense block.
-
-PReLU is registered as a *layer*, not an activation: nnexp's activation contract is "a layer
-without parameters", and PReLU learns its negative slope. Network resolves a name as a layer
-first and an activation second, so ``Network.mlp(..., activation="prelu")`` and
-``model.activation=prelu`` still put one PReLU after every hidden dense layer.
-"""
+"""Layers with parameters: maxout and a residual dense block."""
 
 from __future__ import annotations
 
@@ -27,38 +21,6 @@ def _count(where: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(where, value, "a positive integer")
     return int(value)
-
-
-class PReLU(Layer):
-    """Parametric ReLU (He et al., 2015): ``f(z) = z if z > 0 else α z`` with a learnable slope
-    ``α`` per feature (``shared=True``: one ``α`` for all features, as torch's default).
-
-    Shapes: x ``(batch, features)`` -> same; ``α`` is ``(features,)`` or ``(1,)``.
-    Backward: ``dL/dz = g · (1 if z > 0 else α)``, ``dL/dα = Σ_batch g · min(z, 0)``
-    (summed over features too when shared). At ``z = 0`` the slope is α's side, as ReLU's 0.
-    """
-
-    kinks = (0.0,)
-
-    def __init__(self, init: float = 0.25, shared: bool = False):
-        super().__init__()
-        self.init, self.shared = float(init), bool(shared)
-
-    def build(self, input_shape, ctx):
-        n = 1 if self.shared else _features("prelu", input_shape)
-        self.params = {"alpha": np.full((n,), self.init, dtype=ctx.dtype)}
-        self.grads = {"alpha": np.zeros_like(self.params["alpha"])}
-        return tuple(input_shape)
-
-    def forward(self, x, training=False):
-        self._x, self._pos = x, x > 0
-        return np.where(self._pos, x, x * self.params["alpha"])
-
-    def backward(self, grad_out):
-        neg = np.where(self._pos, 0, self._x)
-        d_alpha = np.sum(grad_out * neg, axis=0)
-        self.grads["alpha"][...] = d_alpha.sum(keepdims=True) if self.shared else d_alpha
-        return np.where(self._pos, grad_out, grad_out * self.params["alpha"])
 
 
 class Maxout(Layer):
@@ -155,6 +117,5 @@ class ResidualDense(Layer):
 
 @hookimpl
 def register_layers(register):
-    register("prelu", PReLU)
     register("maxout", Maxout)
     register("residual_dense", ResidualDense, aliases=("resdense",))
