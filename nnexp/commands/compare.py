@@ -115,6 +115,8 @@ def main(argv: list[str]) -> int:
                             + (f"\nDid you mean {hint!r}?" if hint else ""))
     shown = frame.drop(columns=[c for c in PRINTED_HIDDEN if c in frame.columns])
     shown = shown.head(args.top) if args.top else shown
+    if "error" in shown.columns:  # the CSV keeps the whole message
+        shown = shown.assign(error=shown["error"].str.slice(0, 60))
     print(f"{title}: {len(frame)} run(s) in {uri}; sorted by {chosen or '(no metric)'}")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.csv:
@@ -140,6 +142,7 @@ def write_plots(mc, frame, config, metric: str | None, png: Path, title: str) ->
     paths = [plot_sweep_curves(curves, "loss", out=png, title=f"Training loss: {title}")]
     if seeded and metric in frame.columns:
         table = frame.assign(configuration=labels, **{metric: frame[metric].astype(float)})
+        table = table[table["status"] == "FINISHED"]
         paths.append(plot_sweep_metrics(table, metric, "configuration",
                                         out=png.with_name(png.stem + "_seeds.png")))
     return paths
