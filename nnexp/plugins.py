@@ -94,9 +94,9 @@ def _register_plugin(pm, registry, name, prov, loader) -> None:
 
 def _with_hook_hint(exc: Exception, plugin) -> Exception:
     """pluggy's "unknown hook" error, plus the real hook each misspelled one is nearest to."""
-    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")]
-    impls = [n for n in dir(plugin)
-             if hasattr(getattr(plugin, n, None), f"{hookspecs.PROJECT}_impl") and n not in specs]
+    spec_mark, impl_mark = f"{hookspecs.PROJECT}_spec", f"{hookspecs.PROJECT}_impl"
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), spec_mark)]
+    impls = [n for n in dir(plugin) if hasattr(getattr(plugin, n, None), impl_mark) and n not in specs]
     hints = [f"{did_you_mean(n, specs)!r} (not {n!r})" for n in impls if did_you_mean(n, specs)]
     if not hints or not isinstance(exc, pluggy.PluginValidationError):
         return exc

@@ -6,9 +6,10 @@ their ``*.dist-info/entry_points.txt``, exactly as after ``pip install``.
 """
 
 import json
+import re
 
 import pytest
-from plugin_fixtures import BROKEN, HERE, NNEXP, pip_install, python, run
+from plugin_fixtures import BROKEN, HERE, LISTENER, NNEXP, pip_install, python, run
 
 import nnexp
 
@@ -30,9 +31,9 @@ APP_RUN = ["dataset=xor", "trainer.epochs=1", "tracking=off"]
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """All five broken packages, installed with pip into one directory."""
-    return pip_install([HERE / name for name in BROKEN], tmp_path_factory.mktemp("site"),
-                       tmp_path_factory.mktemp("build"))
+    """All five broken packages and the healthy listener, installed with pip into one directory."""
+    projects = [HERE / name for name in (*BROKEN, LISTENER)]
+    return pip_install(projects, tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("build"))
 
 
 @pytest.fixture
@@ -69,6 +70,8 @@ print(json.dumps({"loss": h["loss"], "accuracy": h["accuracy"][-1], "names": nam
     # tell) and the real plugins stay; what a raising hook registered before raising is gone.
     assert {"fixture_cube", "bad_tanh", "tanh", "sigmoid"} <= set(result["names"])
     assert not {"raiser_half", "misspelled_double", "never_seen"} & set(result["names"])
+    # An installed plugin's lifecycle hooks hear every run, broken neighbours or not.
+    assert "listener: epoch 40 of 40" in out.stderr and "listener: run FINISHED after" in out.stderr
 
 
 def test_registry_records_each_failure_and_refuses_the_duplicate_naming_both(on_path):
@@ -102,6 +105,8 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
     assert entries["duplicate"]["components"] == {"activation": ["fixture_cube"]}
     assert entries["hook_raises"]["status"] == "failed" and entries["hook_raises"]["components"] == {}
     assert entries["wrong_backward"]["status"] == "ok"
+    assert entries["listener"]["components"] == {} and entries["listener"]["status"] == "ok"
+    assert entries["listener"]["hooks"] == ["on_epoch_end", "on_run_end"]
     assert report["conflicts"][0]["name"] == "relu"
 
     text = run([NNEXP, "plugins"], site).stdout
@@ -111,6 +116,7 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
             "'nnexp_fixture_missing_dependency'") in text
     assert "hook register_activations: RuntimeError: could not read the plugin's weights file" in text
     assert "Conflicts" in text
+    assert re.search(r"^  hooks +on_epoch_end, on_run_end$", text, re.M)
 
 
 @pytest.mark.parametrize("override, words", [

@@ -131,7 +131,8 @@ def format_text(report: dict, include_builtins: bool) -> str:
     failed = sum(e["status"] == "failed" for e in entries)
     partial = sum(e["status"] == "partial" for e in entries)
     col = max([MIN_COL] + [len(e["name"]) + 2 for e in entries])
-    summary = f"{len(installed)} installed plugin(s)" + (f", {failed} failed to load" if failed else "")
+    summary = f"{len(installed)} installed plugin(s)"
+    summary += f", {failed} failed to load" if failed else ""
     summary += f", {partial} with names refused" if partial else ""
     if include_builtins:
         summary = f"{len(entries) - len(installed)} built-in and " + summary

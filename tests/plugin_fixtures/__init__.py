@@ -6,7 +6,9 @@ Each sub-directory is a complete one-module distribution with an ``nnexp`` entry
 - ``hook_raises``: its ``register_activations`` registers one activation, then raises;
 - ``duplicate``: registers ``relu`` (a built-in's name) and ``fixture_cube``;
 - ``wrong_backward``: ``bad_tanh`` claims ``f'(z) = 1 - tanh(z)``;
-- ``misspelled``: implements ``register_activation`` (no such hook).
+- ``misspelled``: implements ``register_activation`` (no such hook);
+
+and one healthy plugin, ``listener``, with lifecycle hooks only (it prints to stderr).
 
 :func:`pip_install` installs projects with ``pip install --target`` into a directory that a
 subprocess then gets on ``PYTHONPATH``: nnexp discovers them through the real
@@ -23,6 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BROKEN = ("broken_import", "hook_raises", "duplicate", "wrong_backward", "misspelled")
+LISTENER = "listener"
 BIN = Path(sys.executable).parent
 NNEXP = str(BIN / "nnexp")
 
