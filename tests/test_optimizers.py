@@ -183,6 +183,7 @@ BAD = [
     ("adam", {"betas": (1.0, 0.999)}, "betas[0]"),
     ("adam", {"betas": (0.9, -0.1)}, "betas[1]"),
     ("adamw", {"betas": 0.9}, "betas"),
+    ("adam", {"betas": "ab"}, "betas"),
     ("adam", {"eps": -1e-8}, "eps"),
     ("adam", {"lr": "fast"}, "lr"),
     ("rmsprop", {"alpha": -0.1}, "alpha"),
@@ -197,6 +198,14 @@ def test_invalid_hyperparameter_is_refused_when_the_optimizer_is_built(name, opt
     with pytest.raises(ConfigError, match="got .*expected") as info:
         nnexp.get_registry().create("optimizer", name, **opts)
     assert where in str(info.value)
+
+
+def test_adam_takes_betas_from_a_hydra_list():
+    from omegaconf import OmegaConf
+
+    betas = OmegaConf.create({"betas": [0.8, 0.9]}).betas  # a ListConfig, as configs pass it
+    opt = nnexp.get_registry().create("optimizer", "adam", betas=betas)
+    assert opt.betas == (0.8, 0.9) and opt.config()["betas"] == [0.8, 0.9]
 
 
 def test_fit_refuses_a_negative_learning_rate_before_any_step():

@@ -9,7 +9,7 @@ place on per-parameter state buffers (``out=``) instead of allocating temporarie
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, amsgrad: bool = False):
         super().__init__(lr, weight_decay)
         name = type(self).__name__.lower()
-        if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
             raise ConfigError(f"{name} betas", betas, "two numbers [beta1, beta2], each in [0, 1)")
         self.betas = tuple(float(check_range(f"{name} betas[{i}]", b, 0, 1, high_open=True))
                            for i, b in enumerate(betas))
