@@ -69,19 +69,26 @@ def main(argv: list[str] | None = None) -> int:
         return sweep.exit_code()
     except SystemExit as exc:  # --help, argparse errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except sweep.SweepAborted as aborted:
+        return _report_error(aborted.error)
     except KeyboardInterrupt as exc:
         sweep.interrupted()
         print(f"nnexp: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; "
               "the run is marked KILLED, what it logged is kept.", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:
-        message = user_error_message(exc)
-        if message is None:
-            raise
-        print(f"nnexp: error: {message}", file=sys.stderr)
-        return 2
+        return _report_error(exc)
     finally:
         sys.argv = saved_argv
+
+
+def _report_error(exc: Exception) -> int:
+    """A user's mistake: one message, exit code 2. Anything else is a bug: re-raised."""
+    message = user_error_message(exc)
+    if message is None:
+        raise exc
+    print(f"nnexp: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _quick_help() -> int:
@@ -159,13 +166,16 @@ def _on_sigterm(signum, frame):
 # -- error messages ----------------------------------------------------------------------------
 def user_error_message(exc: BaseException) -> str | None:
     """The message for an error caused by the user's input, or None for a bug."""
-    from hydra.errors import HydraException, MissingConfigException
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(exc, NnexpError):
         return str(exc)
     if isinstance(exc, MissingConfigException):
         return _missing_config_message(exc)
+    if isinstance(exc, OverrideParseException):
+        return (f"cannot parse the override {exc.override!r}: {exc.message}\n"
+                "Overrides are KEY=VALUE, GROUP=OPTION, +KEY=VALUE or ~KEY; lists are [a,b].")
     if isinstance(exc, (HydraException, OmegaConfBaseException)):
         parts = [str(exc).strip()]
         cause = exc.__cause__

@@ -39,6 +39,17 @@ class SweepConfigError(NnexpError):
     """One or more jobs of a sweep have an invalid config; nothing was run."""
 
 
+class SweepAborted(BaseException):
+    """Carries an error out of a Hydra callback to :func:`nnexp.app.main`.
+
+    Hydra turns an ``Exception`` raised by a callback into a warning and carries on, which
+    would launch every job of a sweep that must not start."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 def reset() -> None:
     global _active, _failed
     _active, _failed = None, []
@@ -54,6 +65,18 @@ class SweepCallback(Callback):
     """Opens the sweep (validate, parent run, state file) and closes it (summary)."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
+        try:
+            self._start(config)
+        except Exception as exc:
+            raise SweepAborted(exc) from exc
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        try:
+            finish("FINISHED")
+        except Exception as exc:
+            raise SweepAborted(exc) from exc
+
+    def _start(self, config) -> None:
         global _active
         launch_dir = config.hydra.runtime.cwd
         jobs = expand_jobs(config)
@@ -66,9 +89,6 @@ class SweepCallback(Callback):
         Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)
         (Path(state["sweep_dir"]) / STATE_FILE).write_text(json.dumps(state, indent=1))
         _active = state
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        finish("FINISHED")
 
 
 def _open_parent(config, jobs) -> dict:
@@ -119,6 +139,7 @@ def validate_jobs(config, jobs: list[list[str]]) -> None:
     from nnexp.plugins import get_registry
 
     loader, registry, errors = GlobalHydra.instance().config_loader(), get_registry(), []
+    labels = varying(jobs)[1]
     for num, overrides in enumerate(jobs):
         try:
             job_cfg = loader.load_sweep_config(config, list(overrides))
@@ -129,7 +150,7 @@ def validate_jobs(config, jobs: list[list[str]]) -> None:
             message = user_error_message(exc)
             if message is None:
                 raise
-            errors.append(f"job #{num} ({' '.join(overrides) or 'no overrides'}): {message}")
+            errors.append(f"job #{num} ({' '.join(labels[num]) or 'no overrides'}): {message}")
     if errors:
         raise SweepConfigError(f"{len(errors)} of {len(jobs)} jobs have an invalid config; "
                                "nothing was run:\n" + "\n".join(errors))
@@ -173,11 +194,11 @@ def _lost(num: int, overrides: list[str]) -> dict:
             "error": "the job never reported a result (interrupted, or its process died)"}
 
 
-def varying(jobs: list[dict]) -> tuple[list[str], list[list[str]]]:
+def varying(jobs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
     """The overrides all jobs share, and each job's others."""
-    common = set.intersection(*(set(j["overrides"]) for j in jobs)) if jobs else set()
-    shared = [o for o in (jobs[0]["overrides"] if jobs else []) if o in common]
-    return shared, [[o for o in j["overrides"] if o not in common] for j in jobs]
+    common = set.intersection(*(set(j) for j in jobs)) if jobs else set()
+    shared = [o for o in (jobs[0] if jobs else []) if o in common]
+    return shared, [[o for o in j if o not in common] for j in jobs]
 
 
 def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> None:
@@ -187,7 +208,7 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job["status"]] = counts.get(job["status"], 0) + 1
-    shared, own = varying(jobs)
+    shared, own = varying([j["overrides"] for j in jobs])
     print(f"\nnnexp: sweep of {len(jobs)} jobs: "
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if shared:
@@ -218,8 +239,7 @@ def run_job(cfg, hc) -> dict:
     try:
         state = json.loads((sweep_dir / STATE_FILE).read_text())
         if state.get("jobs"):  # name the run by what varies across the sweep
-            shared = set.intersection(*(set(j) for j in state["jobs"]))
-            result["run_name"] = run_name([o for o in result["overrides"] if o not in shared], hc)
+            result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
         with sigterm_as_interrupt():
             run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_run_id") else None)
     except KeyboardInterrupt:

@@ -1,0 +1,165 @@
+"""The ``nnexp`` Hydra app through its real console script, against real SQLite stores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import FAST, store_client, store_runs
+
+import nnexp
+
+CONF = Path(nnexp.__file__).with_name("conf")
+SHIPPED = ("tutorial", "xor", "spirals", "deep_circles")
+
+
+def test_single_run_lands_in_a_store_in_the_launch_directory(nnexp_cli, tmp_path):
+    launch = tmp_path / "elsewhere"  # not the repository: the installed script must find its configs
+    launch.mkdir()
+    out = nnexp_cli("+experiment=xor", "trainer.epochs=3", "optimizer.lr=0.2", *FAST, cwd=launch)
+    assert out.returncode == 0, out.stderr
+    runs = store_runs(launch / "mlflow.db")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["optimizer.lr"] == "0.2"
+    assert run.data.params["model.activation"] == "tanh"
+    assert run.data.params["trainer.epochs"] == "3"
+    tags = run.data.tags
+    assert tags["nnexp.overrides"] == "+experiment=xor trainer.epochs=3 optimizer.lr=0.2 tracking.plot=false"
+    assert tags["nnexp.command"].startswith("nnexp +experiment=xor")
+    assert tags["nnexp.seed"] == "0" and tags["nnexp.version"] == nnexp.__version__
+    assert tags["nnexp.experiment"] == "xor"
+    assert run.info.run_name.startswith("xor-") and "lr=0.2" in run.info.run_name
+    client = store_client(launch / "mlflow.db")
+    assert client.get_experiment(run.info.experiment_id).name == "xor"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
+    assert "test_accuracy" in run.data.metrics
+    assert run.info.run_id in out.stdout
+
+
+def test_same_overrides_twice_give_two_distinct_run_names(nnexp_cli, tmp_path):
+    for _ in range(2):
+        assert nnexp_cli("+experiment=xor", "trainer.epochs=1", *FAST).returncode == 0
+    names = {r.info.run_name for r in store_runs(tmp_path / "mlflow.db")}
+    assert len(names) == 2
+
+
+def test_relative_sqlite_uri_is_resolved_against_the_launch_directory(nnexp_cli, tmp_path):
+    out = nnexp_cli("+experiment=xor", "trainer.epochs=1", "tracking.uri=sqlite:///stores/a.db",
+                    "tracking.experiment=mine", *FAST)
+    assert out.returncode == 0, out.stderr
+    runs = store_runs(tmp_path / "stores" / "a.db")
+    assert [r.data.tags["nnexp.experiment"] for r in runs] == ["mine"]
+
+
+def test_cfg_job_prints_the_composed_experiment_and_runs_nothing(nnexp_cli, tmp_path):
+    out = nnexp_cli("--cfg", "job", "+experiment=tutorial")
+    assert out.returncode == 0, out.stderr
+    cfg = yaml.safe_load(out.stdout)
+    assert cfg["model"]["hidden"] == [2] and cfg["model"]["output_activation"] == "sigmoid"
+    assert cfg["loss"]["type"] == "half_squared_error"
+    assert cfg["optimizer"]["type"] == "sgd" and cfg["optimizer"]["lr"] == 0.5
+    assert cfg["dataset"]["type"] == "tutorial"
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_help_lists_groups_with_registry_options_and_shipped_experiments(nnexp_cli):
+    out = nnexp_cli("--help")
+    assert out.returncode == 0, out.stderr
+    groups = dict(line.split(": ", 1) for line in out.stdout.splitlines()
+                  if line.split(":")[0] in ("dataset", "loss", "optimizer", "experiment", "model"))
+    registry = nnexp.get_registry()
+    assert set(groups["optimizer"].split(", ")) == set(registry.names("optimizer"))
+    assert set(groups["loss"].split(", ")) == set(registry.names("loss"))
+    assert set(SHIPPED) <= set(groups["experiment"].split(", "))
+    assert {"mlp", "deep_mlp", "layers"} <= set(groups["model"].split(", "))
+
+
+def test_help_with_overrides_shows_hydras_composed_config(nnexp_cli):
+    out = nnexp_cli("--help", "model=deep_mlp")
+    assert out.returncode == 0, out.stderr
+    assert "== Config groups" in out.stdout and "init: he_normal" in out.stdout
+
+
+def test_help_does_not_import_mlflow():
+    code = ("import sys, io, contextlib\nfrom nnexp.app import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
+            "heavy = [m for m in ('mlflow', 'pandas', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_shell_completion_suggests_config_keys_and_installs_for_nnexp(nnexp_cli):
+    out = nnexp_cli("-sc", "query=bash", env={"COMP_LINE": "nnexp model.acti", "COMP_POINT": "16"})
+    assert out.returncode == 0, out.stderr
+    assert "model.activation=" in out.stdout.split()
+    install = nnexp_cli("-sc", "install=bash")
+    assert "complete" in install.stdout and install.stdout.rstrip().endswith("nnexp")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_experiment_files_are_global_and_show_their_command(name):
+    text = (CONF / "experiment" / f"{name}.yaml").read_text()
+    assert text.splitlines()[0].strip() == "# @package _global_"
+    assert f"nnexp +experiment={name}" in text
+
+
+def test_shipped_experiments_each_finish_and_learn(nnexp_cli):
+    out = nnexp_cli("-m", f"+experiment={','.join(SHIPPED)}", "tracking=off")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = {line.split()[2]: line for line in out.stdout.splitlines()
+             if line.strip().startswith("#") and "+experiment=" in line}
+    assert set(lines) == {f"+experiment={e}" for e in SHIPPED}
+    assert all(" FINISHED " in line for line in lines.values())
+    for name in ("xor", "deep_circles"):
+        assert "test_accuracy 1" in lines[f"+experiment={name}"]
+
+
+def test_tutorial_experiment_is_the_specs_network():
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(CONF / "experiment" / "tutorial.yaml")
+    registry = nnexp.get_registry()
+    ds = registry.create("dataset", "tutorial")
+    net = nnexp.Network.mlp(ds.n_features, list(cfg.model.hidden), ds.n_outputs,
+                            activation=cfg.model.activation, output_activation=cfg.model.output_activation)
+    assert [p.shape for p in net.params.values()] == [(2, 4), (2,), (3, 2), (3,)]
+    assert net.types == ["dense", "relu", "dense", "sigmoid"]
+
+
+def test_installed_plugin_activation_is_usable_by_name(nnexp_cli):
+    registry = nnexp.get_registry()
+    plugin_acts = [c.name for c in registry.components("activation") if c.provenance.distribution != "nnexp"]
+    if not plugin_acts:
+        pytest.skip("no third-party activation plugin installed")
+    out = nnexp_cli(f"model.activation={plugin_acts[0]}", "trainer.epochs=1", "tracking=off")
+    assert out.returncode == 0, out.stderr
+    assert "FINISHED" in out.stdout
+
+
+def test_progress_bar_counts_epochs_and_shows_the_loss():
+    import io
+
+    from nnexp.progress import ProgressBar
+
+    registry = nnexp.get_registry()
+    ds = registry.create("dataset", "xor")
+    stream = io.StringIO()
+    net = nnexp.Network.mlp(2, [4], 2, activation="tanh", output_activation="softmax")
+    history = nnexp.fit(net, ds.X_train, ds.y_train, loss="cross_entropy", epochs=3, batch_size=4,
+                        callbacks=[ProgressBar("xor", enabled=True, stream=stream)])
+    text = stream.getvalue()
+    assert "xor" in text and "3/3" in text
+    assert f"loss={history['loss'][-1]:.4g}" in text
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(nnexp_cli):
+    out = nnexp_cli("+experiment=xor", "tracking=off", "trainer.epochs=3")
+    assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stderr and "epoch/s" not in out.stderr and "it/s" not in out.stderr

@@ -1,0 +1,95 @@
+"""Bad input through the real CLI: one clear message, exit code 2, no traceback, no run.
+And interruption: Ctrl-C and SIGTERM end the run as KILLED with what it logged kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import FAST, NNEXP, store_client
+
+BAD_INPUT = [
+    (["model.activation=rleu"], ["Unknown activation", "Did you mean 'relu'?"]),
+    (["optimizer.lr=abc"], ["optimizer.lr", "could not be converted to Float"]),
+    (["optimizer.lr=-1"], ["lr", "got -1.0", "0 < value"]),
+    (["model.foo=1"], ["Key 'foo' not in 'ModelConfig'", "nnexp --cfg job"]),
+    (["optimizer=adm"], ["Could not find 'optimizer/adm'", "Did you mean 'adam'?"]),
+    (["loss=half_sse"], ["Did you mean 'half_squared_error'?"]),
+    (["model=layers", "dataset=sine"], ["network outputs (batch, 2)", "targets of shape (batch, 1)"]),
+    (["model.input_size=3"], ["model.input_size is 3", "2 features"]),
+    (["trainer.epochs=0"], ["trainer.epochs", "1 <= value"]),
+    (["model.dropout=1.5"], ["model.dropout", "value < 1"]),
+    (["dataset=csv"], ["path of a CSV file"]),
+    (["model.hidden=[4,"], ["cannot parse the override 'model.hidden=[4,'"]),
+]
+
+
+@pytest.mark.parametrize("args, expected", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_message_with_exit_code_2_and_no_run(nnexp_cli, tmp_path, args, expected):
+    out = nnexp_cli(*args, *FAST)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith("nnexp: error: ")
+    for text in expected:
+        assert text in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # checked before the store is even opened
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tracking_server_fails_at_start_not_after_training(nnexp_cli):
+    started = time.monotonic()
+    out = nnexp_cli("+experiment=spirals", f"tracking.uri=http://127.0.0.1:{_free_port()}")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Cannot reach the MLflow tracking server" in out.stderr
+    assert "FINISHED" not in out.stdout and "Traceback" not in out.stderr
+    assert time.monotonic() - started < 60
+
+
+def _wait_for_logged_epoch(db, proc, timeout=120) -> str:
+    """Poll the store read-only (an MlflowClient would race the new store's schema migration)
+    until a run has logged an epoch's loss; return its run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+                row = con.execute("SELECT run_uuid FROM metrics WHERE key = 'loss' LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # no file or tables yet, or locked
+            row = None
+        if row:
+            return row[0]
+        time.sleep(0.3)
+    raise AssertionError("the run never logged an epoch")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_is_killed_and_keeps_what_it_logged(tmp_path, sig, code):
+    proc = subprocess.Popen([str(NNEXP), "+experiment=xor", "trainer.epochs=100000", *FAST],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+    try:
+        run_id = _wait_for_logged_epoch(tmp_path / "mlflow.db", proc)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, stdout + stderr
+    assert "Traceback" not in stderr
+    final = store_client(tmp_path / "mlflow.db").get_run(run_id)
+    assert final.info.status == "KILLED"
+    assert final.data.tags["nnexp.failure"] == "killed"
+    history = store_client(tmp_path / "mlflow.db").get_metric_history(run_id, "loss")
+    assert len(history) >= 1 and [m.step for m in history] == list(range(1, len(history) + 1))

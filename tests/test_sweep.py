@@ -1,0 +1,86 @@
+"""Multiruns through the real CLI: one parent run per sweep, nested children, failures reported."""
+
+from __future__ import annotations
+
+from itertools import product
+
+from conftest import FAST, store_client, store_runs
+
+XOR = ["+experiment=xor", "trainer.epochs=2", *FAST]
+
+
+def split(runs):
+    parents = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def test_basic_sweep_nests_one_child_per_job_under_one_parent(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", *XOR, "model.activation=tanh,relu", "optimizer.lr=0.05,0.1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert {c.info.experiment_id for c in children} == {parent.info.experiment_id}
+    grid = {(c.data.params["model.activation"], c.data.params["optimizer.lr"]) for c in children}
+    assert grid == set(product(("tanh", "relu"), ("0.05", "0.1")))
+    for child in children:
+        act, lr = child.data.params["model.activation"], child.data.params["optimizer.lr"]
+        overrides = child.data.tags["nnexp.overrides"].split()
+        assert f"model.activation={act}" in overrides and f"optimizer.lr={lr}" in overrides
+        assert child.info.status == "FINISHED"
+    assert len({c.info.run_name for c in children}) == 4
+    assert "sweep of 4 jobs: 4 FINISHED" in out.stdout
+    assert parent.info.run_id in out.stdout
+
+
+def test_joblib_sweep_on_a_brand_new_store_loses_nothing(nnexp_cli, tmp_path):
+    assert not (tmp_path / "mlflow.db").exists()
+    out = nnexp_cli("-m", *XOR, "seed=0,1,2,3", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert len(parents) == 1 and len(children) == 4
+    assert sorted(c.data.params["seed"] for c in children) == ["0", "1", "2", "3"]
+    client = store_client(tmp_path / "mlflow.db")
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "loss")] == [1, 2]
+        assert "test_loss" in child.data.metrics
+    artifacts = [a.path for a in client.list_artifacts(parents[0].info.run_id)]
+    assert "sweep.csv" in artifacts
+
+
+def test_a_diverging_job_fails_with_its_reason_and_the_others_finish(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", *XOR, "optimizer=sgd", "optimizer.lr=0.1,1e300")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "1 job(s) did not finish" in out.stdout
+    assert "optimizer.lr=1e+300): Training diverged" in out.stdout
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    by_lr = {c.data.params["optimizer.lr"]: c for c in children}
+    assert by_lr["0.1"].info.status == "FINISHED"
+    failed = by_lr["1e+300"]
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["nnexp.failure"] == "divergence"
+    assert "diverged" in failed.data.tags["nnexp.error"]
+    assert parents[0].info.status == "FAILED"
+
+
+def test_an_invalid_job_stops_the_sweep_before_any_run(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", *XOR, "model.activation=relu,rleu")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "1 of 2 jobs have an invalid config" in out.stderr
+    assert "job #1 (model.activation=rleu)" in out.stderr
+    assert "Did you mean 'relu'?" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # not even the store was created
+
+
+def test_sweep_over_range_runs_every_value(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", *XOR, "tracking=off", "seed=range(0,3)")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "sweep of 3 jobs: 3 FINISHED" in out.stdout
+    for seed in range(3):
+        assert f"seed={seed}" in out.stdout
