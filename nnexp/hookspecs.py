@@ -42,11 +42,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_activations(register):
     """Contribute activation functions.
 
-    ``factory(**options)`` returns an :class:`nnexp.Activation`: a layer without parameters.
-    Subclass it and define ``f(z)`` and ``df(z)`` (element-wise derivative), both taking and
-    returning arrays of any shape; the base class supplies forward/backward. Non-element-wise
-    activations (softmax) override ``forward(x, training)`` and ``backward(grad_out)``, set
-    ``elementwise = False`` and return the Jacobian's diagonal from ``df``.
+    ``factory(**options)`` returns an :class:`nnexp.Activation`: a layer, usually without
+    parameters. Subclass it and define ``f(z)`` and ``df(z)`` (element-wise derivative), both
+    taking and returning arrays of any shape; the base class supplies forward/backward.
+    Non-element-wise activations (softmax) override ``forward(x, training)`` and
+    ``backward(grad_out)``, set ``elementwise = False`` and return the Jacobian's diagonal from
+    ``df``. An activation with a learnable parameter (PReLU's slope) also creates
+    ``params``/``grads`` in ``build(input_shape, ctx)`` and fills ``grads`` in ``backward``,
+    as a layer does.
 
     For the conformance kit (:mod:`nnexp.testing`, ``nnexp check``) a class may declare
     ``check_options`` (dict of options to build an example with, default ``{}``) and ``kinks``
