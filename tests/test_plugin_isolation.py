@@ -117,6 +117,7 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
     assert "hook register_activations: RuntimeError: could not read the plugin's weights file" in text
     assert "Conflicts" in text
     assert re.search(r"^  hooks +on_epoch_end, on_run_end$", text, re.M)
+    assert "NNEXP_BLOCK_PLUGINS=<plugin>" in text  # says what the user can do about it
 
 
 @pytest.mark.parametrize("override, words", [

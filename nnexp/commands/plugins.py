@@ -16,7 +16,8 @@ import textwrap
 from importlib import metadata
 
 from nnexp.errors import PluginLoadError
-from nnexp.plugins import ENTRY_POINT_GROUP, STRICT_ENV, _env_blocked, _env_strict, load_registry
+from nnexp.plugins import (ENTRY_POINT_GROUP, STRICT_ENV, _env_blocked, _env_strict,
+                           load_registry, nnexp_version)
 from nnexp.registry import KINDS, Provenance
 
 WIDTH = 100
@@ -81,7 +82,8 @@ def collect(registry, include_builtins: bool = False) -> dict:
     entries.sort(key=lambda e: (not e["builtin"], e["name"]))
     conflicts = [{"kind": k, "name": n, "providers": [exc.first, exc.second]}
                  for (k, n), exc in sorted(registry.conflicts.items())]
-    return {"plugins": entries, "failures": [_failure_dict(f) for f in registry.failures],
+    return {"nnexp": nnexp_version(), "plugins": entries,
+            "failures": [_failure_dict(f) for f in registry.failures],
             "conflicts": conflicts, "blocked": blocked_plugins()}
 
 
@@ -147,6 +149,10 @@ def format_text(report: dict, include_builtins: bool) -> str:
         lines.append("Blocked by NNEXP_BLOCK_PLUGINS:")
         lines += [_wrap(b["plugin"], f"{b['distribution']} {b['version']}", col)
                   for b in report["blocked"]] + [""]
+    if report["failures"]:
+        lines.append(textwrap.fill("Tracebacks: nnexp plugins --json. Skip a plugin: "
+                                   "NNEXP_BLOCK_PLUGINS=<plugin>; make load failures fatal: "
+                                   "NNEXP_STRICT_PLUGINS=1.", WIDTH, break_on_hyphens=False))
     if not installed and not report["blocked"]:
         lines.insert(1, "Install a package that registers the 'nnexp' entry-point group to add "
                         "components; see docs/plugin-guide.md.")
