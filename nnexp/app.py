@@ -49,37 +49,48 @@ class Terminated(KeyboardInterrupt):
 # -- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run ``nnexp [hydra arguments]``; returns the exit code (2 for a user's mistake)."""
-    from nnexp import sweep
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv in (["--help"], ["-h"]):
         return _quick_help()
-    os.environ[COMMAND_ENV] = shlex.join(["nnexp", *argv])
-    # Hydra then re-raises instead of printing and exiting 1, so we can exit 2 cleanly.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # no migration chatter on a new store
+    from nnexp import sweep  # imports Hydra: after the quick path
+
+    _prepare_environment(argv)
     saved_argv, sys.argv = sys.argv, ["nnexp", *argv]  # Hydra parses sys.argv
-    sweep.reset()
-    _job_error.clear()
     try:
         with sigterm_as_interrupt():
             _run_hydra()
         if _job_error:
             raise _job_error.pop()
         return sweep.exit_code()
-    except SystemExit as exc:  # --help, argparse errors
+    except SystemExit as exc:  # --help with overrides, argparse errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except sweep.SweepAborted as aborted:
         return _report_error(aborted.error)
     except KeyboardInterrupt as exc:
-        sweep.interrupted()
-        print(f"nnexp: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; "
-              "the run is marked KILLED, what it logged is kept.", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return _interrupted(exc, sweep)
     except Exception as exc:
         return _report_error(exc)
     finally:
         sys.argv = saved_argv
+
+
+def _prepare_environment(argv: list[str]) -> None:
+    from nnexp import sweep
+
+    sweep.reset()
+    _job_error.clear()
+    os.environ[COMMAND_ENV] = shlex.join(["nnexp", *argv])
+    # Hydra then re-raises instead of printing and exiting 1, so we can exit 2 cleanly.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # no migration chatter on a new store
+
+
+def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
+    sweep.interrupted()
+    terminated = isinstance(exc, Terminated)
+    print(f"nnexp: {'terminated' if terminated else 'interrupted'}; "
+          "the run is marked KILLED, what it logged is kept.", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 def _report_error(exc: Exception) -> int:
@@ -273,18 +284,23 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None) -> dic
         history = _fit(parts, cfg, plain, [c for c in (tracker, bar) if c is not None], registry)
     finally:
         result["run_id"] = getattr(tracker, "run_id", None)
-    try:
-        result["metrics"] = {**history.last, **evaluate(parts)}
-        if tracker is not None:
-            tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
-    except BaseException:
-        if tracker is not None:  # fit ended the run FINISHED; what followed failed
-            tracker.close("KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED")
-        raise
+    _final_metrics(result, history, parts, tracker)
     result["status"] = "FINISHED"
     result["seconds"] = round(time.perf_counter() - started, 3)
     report(result)
     return result
+
+
+def _final_metrics(result: dict, history, parts, tracker) -> None:
+    """The last epoch's metrics and the test split's, logged to the (ended) run."""
+    try:
+        result["metrics"] = {**history.last, **evaluate(parts)}
+        if tracker is not None:
+            tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
+    except BaseException as exc:
+        if tracker is not None:  # fit ended the run FINISHED; what followed failed
+            tracker.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
 
 
 def _fit(parts, cfg, plain: dict, callbacks: list, registry):

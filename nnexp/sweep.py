@@ -162,7 +162,7 @@ def finish(status: str) -> None:
     state, _active = _active, None
     if state is None:
         return
-    jobs = collect_results(state)
+    jobs = collect_results(state, status)
     _failed = [j for j in jobs if j["status"] != "FINISHED"]
     tracked = None
     if state.get("parent_run_id"):
@@ -178,20 +178,23 @@ def interrupted() -> None:
         finish("KILLED")
 
 
-def collect_results(state: dict) -> list[dict]:
-    """Every job's result; a job that never reported (its process died) counts as FAILED."""
+def collect_results(state: dict, status: str = "FINISHED") -> list[dict]:
+    """Every job's result. A job that never reported counts as FAILED (its process died), or
+    as KILLED when the sweep was interrupted before or while it ran."""
     found = {}
     for path in sorted((Path(state["sweep_dir"]) / RESULTS_DIR).glob("*.json")):
         result = json.loads(path.read_text())
         found[int(result["job"])] = result
     expected = range(len(state["jobs"])) if state.get("jobs") is not None else sorted(found)
-    return [found.get(num) or _lost(num, state["jobs"][num]) for num in expected]
+    return [found.get(num) or _lost(num, state["jobs"][num], status) for num in expected]
 
 
-def _lost(num: int, overrides: list[str]) -> dict:
+def _lost(num: int, overrides: list[str], sweep_status: str) -> dict:
+    killed = sweep_status == "KILLED"
     return {"job": num, "run_id": None, "run_name": f"job-{num}", "overrides": overrides,
-            "status": "FAILED", "metrics": {}, "params": {},
-            "error": "the job never reported a result (interrupted, or its process died)"}
+            "status": "KILLED" if killed else "FAILED", "metrics": {}, "params": {},
+            "error": "not run or not finished: the sweep was interrupted" if killed
+            else "the job never reported a result (its process died)"}
 
 
 def varying(jobs: list[list[str]]) -> tuple[list[str], list[list[str]]]:

@@ -6,7 +6,9 @@ Helpers append fixtures here; keep each one self-contained.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -52,3 +54,20 @@ def store_client(db_path):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=f"sqlite:///{db_path}")
+
+
+def wait_for_logged_epoch(db, proc, timeout=120) -> str:
+    """Poll the store read-only (an MlflowClient would race the new store's schema migration)
+    until a run has logged an epoch's loss; return its run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+                row = con.execute("SELECT run_uuid FROM metrics WHERE key = 'loss' LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # no file or tables yet, or locked
+            row = None
+        if row:
+            return row[0]
+        time.sleep(0.3)
+    raise AssertionError("the run never logged an epoch")

@@ -163,3 +163,32 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(nnexp_cli):
     out = nnexp_cli("+experiment=xor", "tracking=off", "trainer.epochs=3")
     assert out.returncode == 0, out.stderr
     assert "\r" not in out.stderr and "epoch/s" not in out.stderr and "it/s" not in out.stderr
+
+
+def test_tracking_schema_matches_the_trackers_settings():
+    import dataclasses
+
+    from nnexp.config import TrackingConfig
+    from nnexp.tracking.run import CALLER_KEYS, DEFAULT_SETTINGS
+
+    fields = {f.name: f for f in dataclasses.fields(TrackingConfig)}
+    assert set(fields) == set(CALLER_KEYS) | set(DEFAULT_SETTINGS)
+    defaults = TrackingConfig()
+    for key, value in DEFAULT_SETTINGS.items():
+        assert getattr(defaults, key) == value, key
+
+
+def test_registry_options_get_typed_schemas_from_factory_signatures():
+    from nnexp.config import schema_for
+
+    class Opt:
+        def __init__(self, lr: float = 0.1, steps: int | None = None, betas=(0.9, 0.99),
+                     name: str = "x", fn=print, **extra):
+            pass
+
+    comp = nnexp.Component("optimizer", "opt", Opt, nnexp.Provenance("p", "d", "1"))
+    schema = {f.name: f for f in __import__("dataclasses").fields(schema_for("optimizer", comp))}
+    assert list(schema) == ["type", "lr", "steps", "betas", "name"]  # fn and **extra: not settable
+    assert schema["type"].default == "opt" and schema["lr"].type is float
+    assert schema["steps"].type == (int | None) or "Optional[int]" in str(schema["steps"].type)
+    assert schema["betas"].default_factory() == [0.9, 0.99]

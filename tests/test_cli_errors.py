@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 
 import pytest
 
-from conftest import FAST, NNEXP, store_client
+from conftest import FAST, NNEXP, store_client, wait_for_logged_epoch
 
 BAD_INPUT = [
     (["model.activation=rleu"], ["Unknown activation", "Did you mean 'relu'?"]),
@@ -56,31 +55,14 @@ def test_unreachable_tracking_server_fails_at_start_not_after_training(nnexp_cli
     assert time.monotonic() - started < 60
 
 
-def _wait_for_logged_epoch(db, proc, timeout=120) -> str:
-    """Poll the store read-only (an MlflowClient would race the new store's schema migration)
-    until a run has logged an epoch's loss; return its run id."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-                row = con.execute("SELECT run_uuid FROM metrics WHERE key = 'loss' LIMIT 1").fetchone()
-        except sqlite3.OperationalError:  # no file or tables yet, or locked
-            row = None
-        if row:
-            return row[0]
-        time.sleep(0.3)
-    raise AssertionError("the run never logged an epoch")
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_is_killed_and_keeps_what_it_logged(tmp_path, sig, code):
-    proc = subprocess.Popen([str(NNEXP), "+experiment=xor", "trainer.epochs=100000", *FAST],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ})
+    args = ["+experiment=xor", "trainer.epochs=100000", *FAST, "tracking.flush_every_s=0"]
+    proc = subprocess.Popen([str(NNEXP), *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:
-        run_id = _wait_for_logged_epoch(tmp_path / "mlflow.db", proc)
+        run_id = wait_for_logged_epoch(tmp_path / "mlflow.db", proc)
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
