@@ -92,6 +92,15 @@ def test_blocked_real_plugin_is_listed_as_blocked_and_its_components_vanish():
         nnexp.load_registry(blocked=["sklearn"]).get("dataset", "digits")
 
 
+def test_listing_without_installed_plugins_points_to_the_guide():
+    from nnexp.commands.plugins import collect, format_text
+
+    report = collect(nnexp.load_registry(entry_points=False))
+    assert report["plugins"] == [] and report["failures"] == []
+    text = format_text(report, include_builtins=False)
+    assert text.startswith("0 installed plugin(s)") and "docs/plugin-guide.md" in text
+
+
 def test_unknown_option_exits_2_with_usage():
     out = run([NNEXP, "plugins", "--bogus"])
     assert out.returncode == 2 and "usage: nnexp plugins" in out.stderr

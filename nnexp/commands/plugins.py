@@ -154,8 +154,8 @@ def format_text(report: dict, include_builtins: bool) -> str:
                                    "NNEXP_BLOCK_PLUGINS=<plugin>; make load failures fatal: "
                                    "NNEXP_STRICT_PLUGINS=1.", WIDTH, break_on_hyphens=False))
     if not installed and not report["blocked"]:
-        lines.insert(1, "Install a package that registers the 'nnexp' entry-point group to add "
-                        "components; see docs/plugin-guide.md.")
+        lines.insert(1, "Packages with an 'nnexp' entry point add components: see "
+                        "docs/plugin-guide.md.")
     return "\n".join(lines).rstrip() + "\n"
 
 
