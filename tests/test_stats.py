@@ -86,6 +86,59 @@ def test_every_column_matches_a_direct_computation(optimizer):
     assert_matches_naive(net, rec)
 
 
+def test_large_layer_outputs_reduced_at_each_step_match_too():
+    layers = [{"type": "dense", "units": 300}, "relu", {"type": "dense", "units": 3}, "tanh"]
+    net, rec = train(layers, {"type": "rmsprop", "lr": 0.01}, epochs=2)
+    assert not rec.stats._copy_acts  # 16 x 303 outputs per batch: above RAW_ACTS
+    assert_matches_naive(net, rec)
+
+
+def test_a_table_read_mid_chunk_and_before_any_step_is_consistent():
+    layers = [{"type": "dense", "units": 3}, "sigmoid"]
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(40, 5)), rng.random((40, 3))
+    net = nnexp.Network(layers, 5, dtype="float64")
+
+    class ReadEveryEpoch(Recorder):
+        @nnexp.hookimpl
+        def on_run_start(self, run):
+            super().on_run_start(run)
+            assert self.stats.table()[1].shape == (0, len(self.stats.columns))
+
+        @nnexp.hookimpl
+        def on_epoch_end(self, run, epoch, metrics):
+            assert len(self.stats.rows_since(0)) == run.step
+
+    rec = ReadEveryEpoch()
+    nnexp.fit(net, X, y, optimizer={"type": "adam", "lr": 0.05}, epochs=3, batch_size=16, callbacks=[rec])
+    assert_matches_naive(net, rec)
+
+
+class FreshGrads(nnexp.Layer):
+    """Scales its input per feature and hands back NEW gradient arrays at every backward,
+    one of them a transposed (non-contiguous) view, as a third-party layer might."""
+
+    def build(self, input_shape, ctx):
+        self.params = {"s": np.ones(input_shape, ctx.dtype), "t": np.ones((2, input_shape[0]), ctx.dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        return input_shape
+
+    def forward(self, x, training=False):
+        self._x = x
+        return x * self.params["s"] * self.params["t"][0]
+
+    def backward(self, grad_out):
+        gs = (grad_out * self._x * self.params["t"][0]).sum(axis=0)
+        gt = np.stack([(grad_out * self._x * self.params["s"]).sum(axis=0), np.zeros_like(gs)])
+        self.grads = {"s": gs, "t": np.asfortranarray(gt)}
+        return grad_out * self.params["s"] * self.params["t"][0]
+
+
+def test_layers_that_replace_their_gradient_arrays_are_followed():
+    net, rec = train([FreshGrads(), {"type": "dense", "units": 3}], {"type": "sgd", "lr": 0.05})
+    assert_matches_naive(net, rec)
+
+
 def test_plain_sgd_update_norm_from_lr_times_grad_equals_the_measured_update():
     layers = [{"type": "dense", "units": 90}, "tanh", {"type": "dense", "units": 3}]
     _, fast = train(layers, {"type": "sgd", "lr": 0.05}, n_in=100)

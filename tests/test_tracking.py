@@ -206,3 +206,28 @@ def test_a_sweep_is_a_parent_run_with_a_summary_of_its_children(store, tmp_path)
     assert run.data.metrics["best_std.val_loss"] == pytest.approx(np.std(same_lr, ddof=1))
     seeds = pd.read_csv(artifact(mc, parent, "sweep_seeds.csv", tmp_path))
     assert {"val_loss_mean", "val_loss_std", "val_loss_count"} <= set(seeds.columns)
+
+
+class SeeStoreAt:
+    """At the end of epoch ``epoch``, reads what the store holds (before the tracker's own
+    hook for that epoch runs: pluggy calls later-registered plugins first)."""
+
+    def __init__(self, uri, tracker, epoch):
+        self.uri, self.tracker, self.epoch, self.seen = uri, tracker, epoch, None
+
+    @nnexp.hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        if epoch == self.epoch:
+            self.seen = steps_of(MlflowClient(self.uri), self.tracker.run_id, "loss")
+
+
+@pytest.mark.parametrize("flush_every_s, expected", [(0, [1, 2]), (3600, [])])
+def test_metrics_reach_the_store_during_training_by_flush_interval(store, flush_every_s, expected):
+    uri, exp, _ = store
+    X, y = data()
+    tracker = tracking.RunTracker(uri=uri, experiment_id=exp, run_name=f"flush-{flush_every_s}",
+                                  settings={"plot": False, "flush_every_s": flush_every_s})
+    seer = SeeStoreAt(uri, tracker, 3)
+    nnexp.fit(tutorial_net(), X, y, loss="half_squared_error", epochs=3, callbacks=[tracker, seer])
+    assert seer.seen == expected
+    assert steps_of(MlflowClient(uri), tracker.run_id, "loss") == [1, 2, 3]

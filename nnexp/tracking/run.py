@@ -22,6 +22,7 @@ from nnexp.tracking.params import TAG_MAX, cap, clean_key, finite_items
 DEFAULT_SETTINGS = {
     "log_every": 0,
     "max_points": 200,
+    "flush_every_s": 5.0,
     "stats_every": 1,
     "tensors_every_epochs": 0,
     "tensors_at_steps": [],
@@ -33,6 +34,10 @@ DEFAULT_SETTINGS = {
 #: Keys of the ``tracking`` group that belong to the caller, not to the tracker.
 CALLER_KEYS = {"enabled", "uri", "experiment"}
 BATCH = 1000  # MLflow's limit of metrics per log_batch
+#: Auto ``log_every``: MLflow's SQLite store costs ~70-100 µs per value, so per-step rows are
+#: sampled to keep their writes under LOG_BUDGET of the training time.
+VALUE_COST_S = 1e-4
+LOG_BUDGET = 0.02
 
 
 def make_settings(settings) -> dict:
@@ -51,6 +56,8 @@ def make_settings(settings) -> dict:
         if not isinstance(out[key], int) or out[key] < (1 if key in ("stats_every", "histogram_bins") else 0):
             raise ConfigError(f"tracking.{key}", out[key], "a non-negative integer"
                               if key not in ("stats_every", "histogram_bins") else "a positive integer")
+    if not isinstance(out["flush_every_s"], (int, float)) or out["flush_every_s"] < 0:
+        raise ConfigError("tracking.flush_every_s", out["flush_every_s"], "a number of seconds >= 0")
     out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
     return out
 
@@ -79,6 +86,7 @@ class RunTracker:
         self._client = None
         self._logged_rows = 0
         self._last_logged_step = 0
+        self._pending: list = []
         self._skipped: set[str] = set()
 
     # -- lifecycle hooks ---------------------------------------------------------------------
@@ -101,8 +109,8 @@ class RunTracker:
         fused = [len(run.network.layers) - 1] if getattr(run.trainer, "fused", False) else []
         self.stats = StepStats(run.network, run.optimizer, skip_layers=fused)
         self.hist = GradHistograms(run.network, s["histogram_bins"])
-        total = max(1, run.epochs * run.steps_per_epoch // s["stats_every"])
-        self.every = s["log_every"] or max(1, math.ceil(total / max(1, s["max_points"])))
+        self.every = s["log_every"] or None  # auto: chosen at the first flush (_auto_every)
+        self._train_started, self._last_flush = time.perf_counter(), time.perf_counter()
         self.staging = Path(tempfile.mkdtemp(prefix="nnexp-run-"))
         self._dumped_step = 0
 
@@ -125,14 +133,16 @@ class RunTracker:
         every = s["tensors_every_epochs"]
         if (every and epoch % every == 0) or (epoch == run.epochs and not every):
             self._dump(run, f"epoch_{epoch:03d}")
-        self._flush(run, {k: v for k, v in metrics.items()}, epoch)
+        self._pending.extend(self._epoch_metrics(metrics, epoch))
+        if time.perf_counter() - self._last_flush >= s["flush_every_s"]:
+            self._flush(run)
 
     @hookimpl
     def on_run_end(self, run, status, error):
         t0 = time.perf_counter()
         self.status = status
         try:
-            self._flush(run, {}, run.epoch, final=True)
+            self._flush(run, final=True)
             self._failure_tags(status, error)
             self._write_artifacts(run)
         except Exception as exc:  # noqa: BLE001 - never mask fit's own outcome; record it
@@ -168,20 +178,35 @@ class RunTracker:
         for i in range(0, len(items), 100):  # MLflow's limit of params per batch
             store.retry(self._client.log_batch, self.run_id, params=items[i:i + 100])
 
-    def _flush(self, run, epoch_metrics: dict, epoch: int, final: bool = False) -> None:
-        """One synchronous write: sampled step rows since the last flush, plus epoch metrics."""
+    def _epoch_metrics(self, metrics: dict, epoch: int) -> list:
         from mlflow.entities import Metric
 
-        t0 = time.perf_counter()
-        now = int(time.time() * 1000)
-        batch = []
-        good, skipped = finite_items(epoch_metrics)
-        batch += [Metric(k, v, now, int(epoch)) for k, v in good.items()]
-        batch += self._step_metrics(now, final)
+        good, skipped = finite_items(metrics)
         self._note_skipped(skipped)
+        now = int(time.time() * 1000)
+        return [Metric(k, v, now, int(epoch)) for k, v in good.items()]
+
+    def _flush(self, run, final: bool = False) -> None:
+        """One synchronous write: pending epoch metrics and sampled step rows since the last."""
+        t0 = time.perf_counter()
+        if self.every is None:
+            self.every = self._auto_every(run, t0)
+        batch, self._pending = self._pending + self._step_metrics(int(time.time() * 1000), final), []
         for i in range(0, len(batch), BATCH):
             store.retry(self._client.log_batch, self.run_id, metrics=batch[i:i + BATCH])
-        self.timings["flush"] += time.perf_counter() - t0
+        self._last_flush = time.perf_counter()
+        self.timings["flush"] += self._last_flush - t0
+
+    def _auto_every(self, run, now: float) -> int:
+        """Steps between logged rows: at most ``max_points`` rows, and row writes (at
+        VALUE_COST_S per value) within LOG_BUDGET of the measured time per step."""
+        s = self.settings
+        steps = max(1, run.step)
+        step_time = max(1e-7, (now - self._train_started - self.timings["flush"]) / steps)
+        row_cost = (self.stats.width - 2) * VALUE_COST_S
+        total = max(1, run.epochs * run.steps_per_epoch // s["stats_every"])
+        by_points = math.ceil(total / max(1, s["max_points"]))
+        return max(1, by_points, math.ceil(row_cost / (LOG_BUDGET * step_time * s["stats_every"])))
 
     def _step_metrics(self, now: int, final: bool) -> list:
         """Every ``self.every``-th recorded row (and the last one at the end) as Metric objects."""
