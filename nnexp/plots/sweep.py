@@ -109,7 +109,8 @@ def layer_gradients_figure(df, by="config", layer: str = "layer", value: str = "
     ``df`` has one row per (configuration, layer) — layers in network order — and ``value``."""
     keys = [by] if isinstance(by, str) else list(by)
     order = list(dict.fromkeys(df[layer]))
-    fig, axes = figure(1, 1, panel=(8.0, 4.8))
+    n_configs = df.groupby(keys, sort=False).ngroups
+    fig, axes = figure(1, 1, panel=(9.0, 5.0 + 0.25 * (n_configs // 2)))
     ax = axes[0, 0]
     for i, (values, part) in enumerate(df.groupby(keys, sort=False)):
         series = part.groupby(layer, sort=False)[value].mean().reindex(order)
@@ -119,9 +120,9 @@ def layer_gradients_figure(df, by="config", layer: str = "layer", value: str = "
     ax.set_xticks(range(1, len(order) + 1), [str(o) for o in order], rotation=45, ha="right")
     ax.set_xlabel("layer (input on the left)")
     ax.set_ylabel(ylabel or f"{value} (log scale)")
-    ax.set_title(title or "Gradient norm per layer by configuration")
+    ax.set_title(title or "Gradient norm per layer by configuration", fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     return fig
 
 
