@@ -131,7 +131,7 @@ class RunTracker:
         if not s["histogram_every_steps"]:
             self.hist.record(run.step, epoch)
         every = s["tensors_every_epochs"]
-        if (every and epoch % every == 0) or (epoch == run.epochs and not every):
+        if every and epoch % every == 0:
             self._dump(run, f"epoch_{epoch:03d}")
         self._pending.extend(self._epoch_metrics(metrics, epoch))
         if time.perf_counter() - self._last_flush >= s["flush_every_s"]:
@@ -259,8 +259,8 @@ class RunTracker:
 
     def _write_artifacts(self, run) -> None:
         s, out = self.settings, self.staging
-        if run.step and self._dumped_step != run.step:
-            self._dump(run, f"step_{run.step:06d}")
+        if run.step and self._dumped_step != run.step:  # the final state, unless just dumped
+            self._dump(run, f"epoch_{run.epoch:03d}" if self.status == "FINISHED" else f"step_{run.step:06d}")
         (out / "stats").mkdir(exist_ok=True)
         self.stats.write_csv(out / "stats" / "steps.csv")
         if run.step and (not self.hist.steps or self.hist.steps[-1] != run.step):
