@@ -189,6 +189,7 @@ class StepStats:
             if both:
                 _min(a, 0, None, amin[sl])
 
+    @np.errstate(all="ignore")  # a diverging run overflows here before fit stops it
     def _big_row(self, n: int) -> None:
         """‖g‖², max|g|, ‖θ‖², ‖Δθ‖² of each large parameter, straight into the raw row."""
         gg, gmax, ww, uu = [], [], [], []
@@ -213,6 +214,7 @@ class StepStats:
         return np.dot(d, d)
 
     # -- when read ---------------------------------------------------------------------------
+    @np.errstate(all="ignore")
     def _fold(self) -> None:
         """Reduce the chunk's small parameters and layer outputs into their raw rows."""
         m = self._i

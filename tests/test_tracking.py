@@ -231,3 +231,40 @@ def test_metrics_reach_the_store_during_training_by_flush_interval(store, flush_
     nnexp.fit(tutorial_net(), X, y, loss="half_squared_error", epochs=3, callbacks=[tracker, seer])
     assert seer.seen == expected
     assert steps_of(MlflowClient(uri), tracker.run_id, "loss") == [1, 2, 3]
+
+
+def test_a_write_blocked_by_a_sqlite_lock_is_retried_until_it_goes_through(tmp_path):
+    import sqlite3
+    import threading
+
+    from nnexp.tracking.store import retry
+
+    db = tmp_path / "locked.db"
+    sqlite3.connect(db).execute("create table t (x)").connection.commit()
+    holder = sqlite3.connect(db, check_same_thread=False)
+    holder.execute("begin exclusive")  # another process's long write
+    threading.Timer(0.5, holder.commit).start()
+    attempts = []
+
+    def write():
+        attempts.append(1)
+        with sqlite3.connect(db, timeout=0.05) as con:
+            con.execute("insert into t values (1)")
+
+    retry(write)
+    assert len(attempts) > 1  # the first attempts met the lock
+    assert sqlite3.connect(db).execute("select count(*) from t").fetchone() == (1,)
+    with pytest.raises(ValueError):  # other errors are not retried
+        retry(lambda: (_ for _ in ()).throw(ValueError("not a lock")))
+
+
+def test_a_sweep_whose_jobs_all_failed_or_none_ran_still_ends(store):
+    uri, exp, _ = store
+    parent = tracking.start_sweep(uri, exp, "empty-sweep", {})
+    assert "0 job(s)" in tracking.end_sweep(uri, parent, [], "KILLED")
+    assert MlflowClient(uri).get_run(parent).info.status == "KILLED"
+    parent = tracking.start_sweep(uri, exp, "all-failed", {})
+    jobs = [{"run_id": "x", "run_name": "a", "status": "FAILED", "error": "boom", "overrides": ["a=1"],
+             "metrics": {}, "params": {"a": "1"}}]
+    assert "FAILED a: boom" in tracking.end_sweep(uri, parent, jobs, "FINISHED")
+    assert MlflowClient(uri).get_run(parent).info.status == "FAILED"

@@ -142,15 +142,24 @@ class RunTracker:
         t0 = time.perf_counter()
         self.status = status
         try:
-            self._flush(run, final=True)
-            self._failure_tags(status, error)
-            self._write_artifacts(run)
-        except Exception as exc:  # noqa: BLE001 - never mask fit's own outcome; record it
-            warnings.warn(f"nnexp tracking: could not finish logging run {self.run_id}: {exc}", stacklevel=2)
+            for finish in (lambda: self._flush(run, final=True), lambda: self._failure_tags(status, error),
+                           lambda: self._write_artifacts(run)):
+                self._guarded(finish)
         finally:
             shutil.rmtree(getattr(self, "staging", ""), ignore_errors=True)
             self._terminate(status)
             self.timings["end"] = time.perf_counter() - t0
+
+    def _guarded(self, finish) -> None:
+        """Run one finishing step; a failure is warned about and the next step still runs
+        (it must never mask fit's own outcome, nor leave the run RUNNING)."""
+        if self.run_id is None:
+            return
+        try:
+            finish()
+        except Exception as exc:  # noqa: BLE001
+            warnings.warn(f"nnexp tracking: could not finish logging run {self.run_id}: "
+                          f"{type(exc).__name__}: {exc}", stacklevel=3)
 
     # -- after fit ---------------------------------------------------------------------------
     def log_final(self, metrics: dict, step: int | None = None) -> None:

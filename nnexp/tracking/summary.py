@@ -68,7 +68,8 @@ def runs_frame(records, metric: str | None = None):
                      **{f"metrics.{k}": v for k, v in metrics.items()},
                      "run_id": rec.get("run_id"), "error": rec.get("error") or "",
                      "overrides": " ".join(rec.get("overrides") or [])})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=None if rows else ["run_name", "status", "run_id", "error",
+                                                          "overrides"])
     config = varying(frame, [f"params.{k}" for k in param_keys])
     metrics = [f"metrics.{k}" for k in metric_keys]
     frame = frame[["run_name", "status", *config, *metrics, "run_id", "overrides", "error"]]
