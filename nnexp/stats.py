@@ -105,30 +105,37 @@ class StepStats:
         self.columns = ["step", "epoch", "loss", *(f"{s}/{p}" for s in STATS for p in self.param_names),
                         *(f"{kind}_frac/{name}" for _, name, kind, _, _ in self.acts)]
         self.width = len(self.columns)
-        n_p = len(refs)
-        col = {name: j for j, name in enumerate(self.param_names)}
-        big = [r for r in refs if r[1].params[r[2]].size >= SMALL]
-        small = [r for r in refs if r[1].params[r[2]].size < SMALL]
-        self._big = [(layer, key, _flat(layer.params[key])) for _, layer, key in big]
-        self._big_cols = np.array([3 + s * n_p + col[name] for s in range(4) for name, _, _ in big], int)
-        if not self.analytic:
-            self._prev = [layer.params[key].copy() for _, layer, key in big]
-            self._diff = [np.empty_like(p) for p in self._prev]
-        self._small = [(layer, key) for _, layer, key in small]
-        self._small_w = [layer.params[key] for _, layer, key in small]
-        self._flat_w = _views(self._small_w)  # optimizers update params in place
-        self._grad_src: list = []
-        self._flat_g: list = []
-        sizes = [w.size for w in self._small_w]
-        self._p = sum(sizes)
-        self._offsets = np.cumsum([0, *sizes[:-1]]).astype(int)
-        self._small_cols = np.array([[3 + s * n_p + col[name] for name, _, _ in small] for s in range(4)], int)
-        self._w_prev = np.concatenate([w.ravel() for w in self._small_w] or [np.zeros(0)]).astype(float)
+        self._plan_big([r for r in refs if r[1].params[r[2]].size >= SMALL])
+        self._plan_small([r for r in refs if r[1].params[r[2]].size < SMALL])
         self._pack = None  # laid out at the first step, when layer outputs exist (_start)
         self.raw = np.zeros((16, self.width))
         self._head: list[tuple] = []
         self._i = 0  # rows in the current chunk
         self.n = 0  # rows recorded
+
+    def _column(self, stat: int, name: str) -> int:
+        return 3 + stat * len(self.param_names) + self.param_names.index(name)
+
+    def _plan_big(self, big) -> None:
+        """Large parameters: reduced in place each step (snapshots unless plain SGD)."""
+        self._big = [(layer, key, _flat(layer.params[key])) for _, layer, key in big]
+        self._big_cols = np.array([self._column(s, name) for s in range(4) for name, _, _ in big], int)
+        if not self.analytic:
+            self._prev = [layer.params[key].copy() for _, layer, key in big]
+            self._diff = [np.empty_like(p) for p in self._prev]
+
+    def _plan_small(self, small) -> None:
+        """Small parameters: copied into the chunk each step, reduced per chunk."""
+        self._small = [(layer, key) for _, layer, key in small]
+        self._small_w = [layer.params[key] for _, layer, key in small]
+        self._flat_w = _views(self._small_w)  # optimizers update params in place
+        self._grad_src: list = []
+        self._flat_g: list | None = []
+        sizes = [w.size for w in self._small_w]
+        self._p = sum(sizes)
+        self._offsets = np.cumsum([0, *sizes[:-1]]).astype(int)
+        self._small_cols = np.array([[self._column(s, name) for name, _, _ in small] for s in range(4)], int)
+        self._w_prev = np.concatenate([w.ravel() for w in self._small_w] or [np.zeros(0)]).astype(float)
 
     def _start(self) -> None:
         """Chunk layout: [grads | params | outputs when small] per row, or per-unit max/min."""

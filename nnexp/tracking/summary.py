@@ -56,6 +56,22 @@ def runs_frame(records, metric: str | None = None):
     config keys, the metrics, run_id, overrides and error; rows sorted by ``metric``
     (see :func:`rank_metric`), failed runs last.
     """
+    frame, param_keys, metric_keys = _records_frame(records)
+    config = varying(frame, [f"params.{k}" for k in param_keys])
+    metrics = [f"metrics.{k}" for k in metric_keys]
+    frame = frame[["run_name", "status", *config, *metrics, "run_id", "overrides", "error"]]
+    frame.columns = [_short(c, set(metric_keys)) for c in frame.columns]
+    config = [_short(c, set(metric_keys)) for c in config]
+    chosen = rank_metric(metric_keys, metric)
+    if chosen in frame.columns:
+        frame = frame.assign(_failed=frame["status"] != "FINISHED").sort_values(
+            ["_failed", chosen], ascending=[True, ascending(chosen)], na_position="last",
+            kind="stable").drop(columns="_failed")
+    return frame.reset_index(drop=True), config, metric_keys, chosen
+
+
+def _records_frame(records):
+    """One row per record with ``params.*`` and ``metrics.*`` columns; the keys seen, in order."""
     import pandas as pd
 
     rows, param_keys, metric_keys = [], {}, {}
@@ -68,20 +84,8 @@ def runs_frame(records, metric: str | None = None):
                      **{f"metrics.{k}": v for k, v in metrics.items()},
                      "run_id": rec.get("run_id"), "error": rec.get("error") or "",
                      "overrides": " ".join(rec.get("overrides") or [])})
-    frame = pd.DataFrame(rows, columns=None if rows else ["run_name", "status", "run_id", "error",
-                                                          "overrides"])
-    config = varying(frame, [f"params.{k}" for k in param_keys])
-    metrics = [f"metrics.{k}" for k in metric_keys]
-    frame = frame[["run_name", "status", *config, *metrics, "run_id", "overrides", "error"]]
-    frame.columns = _short_names(frame.columns, set(metric_keys))
-    config = [_short(c, set(metric_keys)) for c in config]
-    metric_names = list(metric_keys)
-    chosen = rank_metric(metric_names, metric)
-    if chosen in frame.columns:
-        frame = frame.assign(_failed=frame["status"] != "FINISHED").sort_values(
-            ["_failed", chosen], ascending=[True, ascending(chosen)], na_position="last",
-            kind="stable").drop(columns="_failed")
-    return frame.reset_index(drop=True), config, metric_names, chosen
+    columns = None if rows else ["run_name", "status", "run_id", "error", "overrides"]
+    return pd.DataFrame(rows, columns=columns), list(param_keys), list(metric_keys)
 
 
 def _short(column: str, metric_names: set) -> str:
@@ -91,7 +95,3 @@ def _short(column: str, metric_names: set) -> str:
             name = column[len(prefix):]
             return column if prefix == "params." and name in metric_names else name
     return column
-
-
-def _short_names(columns, metric_names: set) -> list[str]:
-    return [_short(c, metric_names) for c in columns]

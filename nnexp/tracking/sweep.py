@@ -36,12 +36,11 @@ def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FIN
     and ``nnexp.failures``. Status: ``status`` (KILLED for an interrupted sweep), but FAILED
     when any job did not finish.
     """
-    mc = store.client(uri)
     frame, config, metrics, chosen = runs_frame(jobs, metric)
     failed = [j for j in jobs if j.get("status") != "FINISHED"]
-    tags = {"nnexp.jobs": str(len(jobs)), "nnexp.failed_jobs": str(len(failed))}
     lines = [f"Sweep: {len(jobs)} job(s), {len(jobs) - len(failed)} finished, {len(failed)} failed."]
     lines += [f"  FAILED {j.get('run_name')}: {j.get('error') or j.get('status')}" for j in failed]
+    tags = {"nnexp.jobs": str(len(jobs)), "nnexp.failed_jobs": str(len(failed))}
     if failed:
         tags["nnexp.failures"] = cap("\n".join(lines[1:]), TAG_MAX)
     metric_values = {}
@@ -51,16 +50,22 @@ def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FIN
         tags.update(_best_tags(best, config))
         metric_values.update(_best_metrics(best, seeds, config, metrics))
         lines.append(f"Best by {chosen}: {best['run_name']} ({chosen}={best[chosen]:.6g})")
+    final = "FAILED" if failed and status == "FINISHED" else status
+    _write_parent(uri, parent_run_id, frame, seeds, lines, tags, metric_values, final)
+    return "\n".join(lines)
+
+
+def _write_parent(uri, run_id, frame, seeds, lines, tags, metrics, status) -> None:
+    """Artifacts sweep.csv (+ sweep_seeds.csv, summary.txt), tags and metrics; then end it."""
+    mc = store.client(uri)
     with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
         frame.to_csv(Path(tmp) / "sweep.csv", index=False)
         if seeds is not None:
             seeds.to_csv(Path(tmp) / "sweep_seeds.csv", index=False)
         (Path(tmp) / "summary.txt").write_text("\n".join(lines) + "\n")
-        _log(mc, parent_run_id, tags, metric_values)
-        store.retry(mc.log_artifacts, parent_run_id, tmp)
-    final = "FAILED" if failed and status == "FINISHED" else status
-    store.retry(mc.set_terminated, parent_run_id, final)
-    return "\n".join(lines)
+        _log(mc, run_id, tags, metrics)
+        store.retry(mc.log_artifacts, run_id, tmp)
+    store.retry(mc.set_terminated, run_id, status)
 
 
 def _best_row(frame, chosen):
