@@ -140,18 +140,23 @@ def _binned(norms, max_columns: int = MAX_COLUMNS):
 
 
 def grad_heatmap_figure(steps, title: str = "Gradient norm per layer over training"):
-    """Heat map (layer x step) of per-layer gradient L2 norms on a log colour scale."""
+    """Heat map (layer x step) of per-layer gradient L2 norms on a log colour scale; steps
+    where a layer's gradient is exactly 0 (every unit dead) are left white."""
+    from matplotlib import colormaps
+
     norms = layer_grad_norms(steps)
     x, values = _binned(norms)
     positive = values[np.isfinite(values) & (values > 0)]
-    fig, axes = figure(1, 1, panel=(8.0, 0.9 + 0.42 * max(len(norms.columns), 3)))
+    fig, axes = figure(1, 1, panel=(8.0, 0.9 + 0.42 * max(len(norms.columns), 5)))
     ax = axes[0, 0]
     norm = LogNorm(positive.min(), positive.max()) if positive.size else None
+    cmap = colormaps["viridis"].with_extremes(bad="white")
     image = ax.imshow(np.where(values > 0, values, np.nan).T, aspect="auto", norm=norm,
-                      cmap="viridis", interpolation="nearest",
+                      cmap=cmap, interpolation="nearest",
                       extent=(x[0] - 0.5, x[-1] + 0.5, len(norms.columns) - 0.5, -0.5))
     ax.set_yticks(range(len(norms.columns)), norms.columns)
-    ax.set_xlabel("step")
+    zeros = bool(np.any(values == 0))
+    ax.set_xlabel("step" + ("   (white: gradient exactly 0)" if zeros else ""))
     ax.set_ylabel("layer (input at top)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="‖∂L/∂θ‖₂ of the layer (log scale)")
