@@ -309,13 +309,15 @@ class GradHistograms:
 
     Each record bins ∂L/∂p into ``bins`` equal bins over ``[-m, m]`` with m = max |∂L/∂p|.
     Saved as ``.npz`` with ``steps`` (R,), ``epochs`` (R,), and per parameter ``p``:
-    ``counts/p`` (R, bins) integers and ``edges/p`` (R, bins + 1). Small gradients are copied
-    when recorded and binned in :meth:`save` (np.histogram costs ~25 µs even on 3 numbers).
+    ``counts/p`` (R, bins) integers and ``edges/p`` (R, bins + 1). Gradients are copied when
+    recorded and binned in :meth:`save`, outside the training loop (np.histogram costs ~25 µs
+    even on 3 numbers, 1.5 ms on 200k); past ``copy_budget`` bytes they are binned at once.
     """
 
-    def __init__(self, network, bins: int = 32):
+    def __init__(self, network, bins: int = 32, copy_budget: int = 64 * 2 ** 20):
         self.refs = network.param_refs()
         self.bins = int(bins)
+        self.copy_budget, self._copied = copy_budget, 0
         self.steps: list[int] = []
         self.epochs: list[int] = []
         self.counts: dict[str, list] = {name: [] for name, _, _ in self.refs}
@@ -330,9 +332,11 @@ class GradHistograms:
         self.epochs.append(epoch)
         for name, layer, key in self.refs:
             g = layer.grads[key]
-            if g.size < SMALL:
+            if self._copied + g.nbytes <= self.copy_budget:
                 self._copies[name].append(g.copy())
-            else:
+                self._copied += g.nbytes
+            else:  # binning now keeps the order: this parameter's copies come first at save
+                self._flush_copies(name)
                 self._bin(name, g)
 
     def _bin(self, name: str, g: np.ndarray) -> None:
@@ -342,11 +346,15 @@ class GradHistograms:
         self.counts[name].append(counts)
         self.edges[name].append(edges)
 
+    def _flush_copies(self, name: str) -> None:
+        for g in self._copies[name]:
+            self._bin(name, g)
+        self._copied -= sum(g.nbytes for g in self._copies[name])
+        self._copies[name].clear()
+
     def save(self, path) -> None:
-        for name, copies in self._copies.items():
-            for g in copies:
-                self._bin(name, g)
-            copies.clear()
+        for name in self._copies:
+            self._flush_copies(name)
         arrays = {"steps": np.asarray(self.steps, dtype=np.int64),
                   "epochs": np.asarray(self.epochs, dtype=np.int64)}
         for name in self.counts:

@@ -206,6 +206,24 @@ def test_gradient_histograms_count_every_element(tmp_path):
             assert edges[0, -1] == pytest.approx(np.abs(g).max()) and edges[0, 0] == -edges[0, -1]
 
 
+def test_histograms_past_the_copy_budget_stay_in_step_order(tmp_path):
+    net, rec = train([{"type": "dense", "units": 4}, "relu", {"type": "dense", "units": 3}],
+                     {"type": "sgd", "lr": 0.1}, epochs=1)
+    budget = GradHistograms(net, bins=4, copy_budget=200)  # room for a few copies only
+    unlimited = GradHistograms(net, bins=4)
+    for step in range(1, 6):
+        for layer in net.layers:
+            for g in layer.grads.values():
+                g *= 1.5  # a different gradient at each "step"
+        budget.record(step, 1)
+        unlimited.record(step, 1)
+    budget.save(tmp_path / "a.npz")
+    unlimited.save(tmp_path / "b.npz")
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        for key in b.files:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
 def test_plain_sgd_detection_and_activation_kinds():
     reg = nnexp.get_registry()
     assert is_plain_sgd(reg.create("optimizer", "sgd"))
