@@ -133,7 +133,7 @@ class RunTracker:
         every = s["tensors_every_epochs"]
         if every and epoch % every == 0:
             self._dump(run, f"epoch_{epoch:03d}")
-        self._pending.extend(self._epoch_metrics(metrics, epoch))
+        self._pending.append((metrics, epoch, int(time.time() * 1000)))  # Metric objects at flush
         if time.perf_counter() - self._last_flush >= s["flush_every_s"]:
             self._flush(run)
 
@@ -187,20 +187,24 @@ class RunTracker:
         for i in range(0, len(items), 100):  # MLflow's limit of params per batch
             store.retry(self._client.log_batch, self.run_id, params=items[i:i + 100])
 
-    def _epoch_metrics(self, metrics: dict, epoch: int) -> list:
+    def _epoch_metrics(self) -> list:
+        """The epoch metrics waiting since the last flush, as MLflow Metric objects."""
         from mlflow.entities import Metric
 
-        good, skipped = finite_items(metrics)
-        self._note_skipped(skipped)
-        now = int(time.time() * 1000)
-        return [Metric(k, v, now, int(epoch)) for k, v in good.items()]
+        out = []
+        for metrics, epoch, stamp in self._pending:
+            good, skipped = finite_items(metrics)
+            self._note_skipped(skipped)
+            out += [Metric(k, v, stamp, int(epoch)) for k, v in good.items()]
+        self._pending = []
+        return out
 
     def _flush(self, run, final: bool = False) -> None:
         """One synchronous write: pending epoch metrics and sampled step rows since the last."""
         t0 = time.perf_counter()
         if self.every is None:
             self.every = self._auto_every(run, t0)
-        batch, self._pending = self._pending + self._step_metrics(int(time.time() * 1000), final), []
+        batch = self._epoch_metrics() + self._step_metrics(int(time.time() * 1000), final)
         for i in range(0, len(batch), BATCH):
             store.retry(self._client.log_batch, self.run_id, metrics=batch[i:i + BATCH])
         self._last_flush = time.perf_counter()
