@@ -7,7 +7,8 @@ what Hydra leaves to the app:
 - a user's mistake anywhere (a bad override, a wrong type, an unknown component, a shape
   mismatch) is one message and exit code 2, never a traceback, and it is found before any
   MLflow run is created;
-- SIGTERM behaves like Ctrl-C, so the run ends as KILLED with what it logged kept;
+- Ctrl-C and SIGTERM stop training at the end of the epoch, so the run ends as KILLED with
+  what it logged kept (:mod:`nnexp.interrupts`);
 - inside a multirun a job never raises (Hydra would skip ``on_multirun_end``), see
   :mod:`nnexp.sweep`.
 
@@ -19,14 +20,13 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from nnexp.errors import NnexpError
+from nnexp.interrupts import StopAtEpochEnd, Terminated
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ UNNAMED = ("hydra", "experiment", "tracking", "trainer.progress")
 _job_error: list[BaseException] = []
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so training ends its run as KILLED."""
-
-
 # -- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run ``nnexp [hydra arguments]``; returns the exit code (2 for a user's mistake)."""
@@ -57,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment(argv)
     saved_argv, sys.argv = sys.argv, ["nnexp", *argv]  # Hydra parses sys.argv
     try:
-        with sigterm_as_interrupt():
+        with StopAtEpochEnd():
             _run_hydra()
         if _job_error:
             raise _job_error.pop()
@@ -151,27 +147,6 @@ def _share_group_listing_repo() -> None:
 
     get_group_options._nnexp_shared = True
     ConfigLoaderImpl.get_group_options = get_group_options
-
-
-class sigterm_as_interrupt:
-    """Within the block, SIGTERM raises :class:`Terminated` once in the main thread
-    (later ones are ignored, so cleanup can finish)."""
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-        return False
-
-
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated()
 
 
 # -- error messages ----------------------------------------------------------------------------
@@ -281,7 +256,8 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None) -> dic
     tracker = _make_tracker(cfg, hc, plain, parts, result, sweep_info) if cfg.tracking.enabled else None
     started = time.perf_counter()
     try:
-        history = _fit(parts, cfg, plain, [c for c in (tracker, bar) if c is not None], registry)
+        callbacks = [c for c in (tracker, bar, StopAtEpochEnd.active) if c is not None]
+        history = _fit(parts, cfg, plain, callbacks, registry)
     finally:
         result["run_id"] = getattr(tracker, "run_id", None)
     _final_metrics(result, history, parts, tracker)

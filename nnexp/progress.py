@@ -1,8 +1,8 @@
 """A progress bar as a lifecycle plugin: one tqdm bar per run, counting epochs, showing the loss.
 
 It subscribes to ``on_run_start``/``on_epoch_end``/``on_run_end`` only, so it costs nothing per
-step. When the stream is not a terminal (a log file, CI, a pipe) there is no bar at all: the
-app prints one line per run instead.
+step. When the stream is not a terminal (a log file, CI, a pipe) there is no bar at all, only
+one line when training starts.
 
     nnexp.fit(net, X, y, callbacks=[ProgressBar("xor")])
 """
@@ -30,7 +30,9 @@ class ProgressBar:
 
     @hookimpl
     def on_run_start(self, run):
-        if not self.enabled:
+        if not self.enabled:  # a log, not a terminal: one line, no bar
+            print(f"nnexp: training {self.desc}: {run.epochs} epochs of {run.steps_per_epoch} steps",
+                  file=self.stream, flush=True)
             return
         from tqdm import tqdm  # only when a bar is shown
 

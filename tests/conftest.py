@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 import sys
 from pathlib import Path
@@ -56,18 +57,50 @@ def store_client(db_path):
     return MlflowClient(tracking_uri=f"sqlite:///{db_path}")
 
 
-def wait_for_logged_epoch(db, proc, timeout=120) -> str:
-    """Poll the store read-only (an MlflowClient would race the new store's schema migration)
-    until a run has logged an epoch's loss; return its run id."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+class Watched:
+    """A running ``nnexp`` whose output threads collect, so a test can act while it trains."""
+
+    def __init__(self, args, cwd):
+        self.proc = subprocess.Popen([str(NNEXP), *args], cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env={**os.environ})
+        self.out, self.err = [], []
+        self.threads = [threading.Thread(target=lambda s=s, d=d: d.extend(iter(s.readline, "")),
+                                         daemon=True)
+                        for s, d in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for t in self.threads:
+            t.start()
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    def wait_for_logged_epoch(self, db, timeout=120) -> str:
+        """Wait until training started, then until a run in ``db`` logged an epoch's loss;
+        return its run id. The store is read only once training started: opening a
+        brand-new store while its schema is being created breaks the migration."""
+        deadline = time.monotonic() + timeout
+        while "nnexp: training" not in self.stderr:
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.stderr
+            time.sleep(0.2)
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
                 row = con.execute("SELECT run_uuid FROM metrics WHERE key = 'loss' LIMIT 1").fetchone()
-        except sqlite3.OperationalError:  # no file or tables yet, or locked
-            row = None
-        if row:
-            return row[0]
-        time.sleep(0.3)
-    raise AssertionError("the run never logged an epoch")
+            if row:
+                return row[0]
+            time.sleep(0.3)
+        raise AssertionError("the run never logged an epoch")
+
+    def stop(self, sig, timeout=120) -> int:
+        """Send ``sig``; wait for the exit code (kill after ``timeout``)."""
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            for t in self.threads:
+                t.join(10)

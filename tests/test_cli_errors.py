@@ -3,15 +3,13 @@ And interruption: Ctrl-C and SIGTERM end the run as KILLED with what it logged k
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import FAST, NNEXP, store_client, wait_for_logged_epoch
+from conftest import FAST, Watched, store_client
 
 BAD_INPUT = [
     (["model.activation=rleu"], ["Unknown activation", "Did you mean 'relu'?"]),
@@ -58,20 +56,14 @@ def test_unreachable_tracking_server_fails_at_start_not_after_training(nnexp_cli
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_is_killed_and_keeps_what_it_logged(tmp_path, sig, code):
-    args = ["+experiment=xor", "trainer.epochs=100000", *FAST, "tracking.flush_every_s=0"]
-    proc = subprocess.Popen([str(NNEXP), *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
-    try:
-        run_id = wait_for_logged_epoch(tmp_path / "mlflow.db", proc)
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == code, stdout + stderr
-    assert "Traceback" not in stderr
-    final = store_client(tmp_path / "mlflow.db").get_run(run_id)
+    run = Watched(["+experiment=xor", "trainer.epochs=100000", *FAST, "tracking.flush_every_s=0"],
+                  tmp_path)
+    run_id = run.wait_for_logged_epoch(tmp_path / "mlflow.db")
+    assert run.stop(sig) == code, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    client = store_client(tmp_path / "mlflow.db")
+    final = client.get_run(run_id)
     assert final.info.status == "KILLED"
     assert final.data.tags["nnexp.failure"] == "killed"
-    history = store_client(tmp_path / "mlflow.db").get_metric_history(run_id, "loss")
+    history = client.get_metric_history(run_id, "loss")
     assert len(history) >= 1 and [m.step for m in history] == list(range(1, len(history) + 1))

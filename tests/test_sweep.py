@@ -87,25 +87,15 @@ def test_sweep_over_range_runs_every_value(nnexp_cli, tmp_path):
 
 
 def test_sigterm_during_a_sweep_marks_the_parent_and_the_running_job_killed(tmp_path):
-    import os
     import signal
-    import subprocess
 
-    from conftest import NNEXP, wait_for_logged_epoch
+    from conftest import Watched
 
-    args = ["-m", "+experiment=xor", "trainer.epochs=100000", *FAST, "tracking.flush_every_s=0",
-            "seed=0,1"]
-    proc = subprocess.Popen([str(NNEXP), *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
-    try:
-        wait_for_logged_epoch(tmp_path / "mlflow.db", proc)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, stdout + stderr
+    sweep = Watched(["-m", "+experiment=xor", "trainer.epochs=100000", *FAST,
+                     "tracking.flush_every_s=0", "seed=0,1"], tmp_path)
+    sweep.wait_for_logged_epoch(tmp_path / "mlflow.db")
+    assert sweep.stop(signal.SIGTERM) == 143, sweep.stdout + sweep.stderr
     parents, children = split(store_runs(tmp_path / "mlflow.db"))
     assert [p.info.status for p in parents] == ["KILLED"]
     assert [c.info.status for c in children] == ["KILLED"]  # the second job never started
-    assert "#1 (seed=1): not run or not finished: the sweep was interrupted" in stdout
+    assert "#1 (seed=1): not run or not finished: the sweep was interrupted" in sweep.stdout
