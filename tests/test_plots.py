@@ -250,3 +250,33 @@ def test_cli_unknown_name_suggests_and_exits_2(tmp_path):
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and "Did you mean 'activations'?" in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_plot_gradients_of_a_tracked_sweep(tmp_path):
+    sweep = [NNEXP, "-m", "+experiment=vanishing", "model.activation=sigmoid,relu",
+             "model.hidden=[8,8,8]", "trainer.epochs=1", "dataset.n=100", "tracking.plot=false"]
+    proc = subprocess.run(sweep, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = subprocess.run([NNEXP, "plot", "gradients", "--sweep", "--out", "g.png"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_png(tmp_path / "g.png")
+
+    from nnexp.commands import compare
+    from nnexp.commands.plot import sweep_layer_gradients
+    from nnexp.tracking.summary import runs_frame
+
+    _, mc = compare.open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs, _ = compare.load_runs(mc, None, "latest")
+    frame, config, _, _ = runs_frame([compare.record(r) for r in runs])
+    table = sweep_layer_gradients(mc, frame, config, epoch=1)
+    assert sorted(set(table["config"].str.split("  ").str[0])) == ["activation=relu",
+                                                                   "activation=sigmoid"]
+    assert list(table["layer"][:4]) == ["dense_0", "dense_1", "dense_2", "dense_3"]
+    assert (table["grad_norm"] > 0).all()
+
+
+def test_cli_plot_gradients_without_a_store_says_how_to_make_one(tmp_path):
+    proc = subprocess.run([NNEXP, "plot", "gradients", "--sweep"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and "No MLflow store" in proc.stderr and "Traceback" not in proc.stderr
