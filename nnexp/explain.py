@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnexp.errors import ConfigError, ShapeError
+from nnexp.errors import ShapeError
 
 #: SPEC.md's worked example: the tutorial's network, sample and target.
 SPEC_PARAMS = {
@@ -100,6 +100,18 @@ def tutorial_network(registry=None):
     return net
 
 
+def as_float64(net):
+    """``net`` itself when it is float64, else a float64 copy with the same parameters (a
+    run's float32 network is explained in float64, so finite differences are meaningful)."""
+    if net.dtype == np.float64:
+        return net
+    from nnexp.network import Network
+
+    copy = Network.from_spec({**net.spec(), "dtype": "float64"}, registry=net.registry)
+    copy.set_params({k: v.astype(np.float64) for k, v in net.params.items()})
+    return copy
+
+
 def sample_for(net, loss, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A random sample ``x ~ N(0, 1)`` and a target ``y`` in the loss's domain: one-hot after
     softmax, 0/1 for binary losses, in (0, 1) after a sigmoid, else ``N(0, 1)``."""
@@ -164,9 +176,7 @@ def explain(network=None, x=None, y=None, loss=SPEC_LOSS, registry=None) -> Expl
     from nnexp.train import _resolve
     from nnexp.base import Loss
 
-    net = network if network is not None else tutorial_network(registry)
-    if net.dtype != np.float64:
-        raise ConfigError("explain network dtype", str(net.dtype), "float64 (build it with dtype='float64')")
+    net = as_float64(network) if network is not None else tutorial_network(registry)
     loss_obj = _resolve(registry or net.registry, "loss", loss, Loss)
     x = np.asarray(SPEC_X if x is None and network is None else x, dtype=np.float64).ravel()
     y = np.asarray(SPEC_Y if y is None and network is None else y, dtype=np.float64).ravel()

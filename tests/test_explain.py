@@ -96,10 +96,27 @@ def test_network_without_output_activation_gets_delta_from_the_loss():
     assert_finite_differences_agree(ex)
 
 
-def test_float32_network_is_refused():
-    net = nnexp.Network.mlp(4, [2], 3)
-    with pytest.raises(nnexp.ConfigError, match="float64"):
-        explain(net, np.zeros(4), np.zeros(3))
+def test_float32_network_is_explained_in_float64_with_its_own_weights():
+    net = nnexp.Network.mlp(4, [2], 3, output_activation="sigmoid", seed=3)
+    assert net.dtype == np.float32
+    x, y = np.array([0.1, 0.2, -0.3, 0.4]), np.array([0.0, 1.0, 0.5])
+    ex = explain(net, x, y, "mse")
+    W1, b1 = (net.params[k].astype(np.float64) for k in ("dense_0.W", "dense_0.b"))
+    np.testing.assert_allclose(ex["z1"].value, W1 @ x + b1, atol=1e-12)
+    assert ex["z1"].value.dtype == np.float64
+    assert_finite_differences_agree(ex)
+
+
+def test_cli_explains_a_saved_model(tmp_path):
+    net = nnexp.Network.mlp(3, [4], 2, activation="tanh", output_activation="softmax", seed=5)
+    path = net.save(tmp_path / "model.npz")
+    proc = run("--model", str(path), "--loss", "cross_entropy", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    np.testing.assert_allclose(data["params"]["dense_0.W"], net.params["dense_0.W"], rtol=1e-6)
+    assert "δ2" in [f["symbol"] for f in data["factors"]]
+    proc = run("--model", str(tmp_path / "missing.npz"))
+    assert proc.returncode == 2 and "missing.npz" in proc.stderr
 
 
 def run(*args, cwd=None):

@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   nnexp explain --hidden 3,2 --activation tanh --output-activation softmax \\
                 --loss cross_entropy --seed 1
   nnexp explain --json --out explain.json
+  nnexp explain --model model.npz --loss cross_entropy   a run's saved network
 """
 
 
@@ -34,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", help="hidden activation, any registered name (default relu)")
     p.add_argument("--output-activation", help="output activation (default sigmoid)")
     p.add_argument("--init", help="weight initializer for random weights (default xavier_uniform)")
+    p.add_argument("--model", type=Path,
+                   help="explain a saved network instead (a run's model.npz artifact)")
     p.add_argument("--loss", help="loss, any registered name (default half_squared_error)")
     p.add_argument("--seed", type=int, help="draw weights, x and y from this seed instead of SPEC.md's")
     p.add_argument("--x", help="the sample, comma-separated")
@@ -70,7 +73,10 @@ def build(args):
     loss = args.loss or ex.SPEC_LOSS
     arch = (args.inputs, args.hidden, args.outputs, args.activation, args.output_activation,
             args.init, args.seed)
-    if all(v is None for v in arch):
+    if args.model is not None:
+        net = _load(args.model, registry)
+        x, y = ex.sample_for(net, registry.create("loss", loss), args.seed or 0)
+    elif all(v is None for v in arch):
         net, x, y = ex.tutorial_network(registry), ex.SPEC_X, ex.SPEC_Y
     else:
         net = Network.mlp(args.inputs or 4, _sizes(args.hidden or "2"), args.outputs or 3,
@@ -81,6 +87,16 @@ def build(args):
     x = _numbers("--x", args.x) or x
     y = _numbers("--y", args.y) or y
     return net, x, y, loss
+
+
+def _load(path: Path, registry):
+    from nnexp.errors import DataError
+    from nnexp.network import Network
+
+    if not path.is_file():
+        raise DataError(f"--model {str(path)!r} does not exist; expected a network saved by "
+                        "Network.save (a run's model.npz artifact).")
+    return Network.load(path, registry=registry)
 
 
 def main(argv: list[str]) -> int:
