@@ -44,16 +44,20 @@ def load_csv(seed: int = 0, path: str | None = None, target: str | Sequence[str]
         raise DataError(f"{file}: no feature columns left besides the target {targets}.")
     for col in features:
         _check_numeric(file, frame[col], "feature")
-    if task == "classification":
-        labels, classes = _encode_labels(file, frame[targets[0]])
-    else:
-        for col in targets:
-            _check_numeric(file, frame[col], "target")
-        labels, classes = frame[targets].to_numpy(np.float64), None
+    labels, classes = _targets(file, frame, targets, task)
     return make_splits(frame[features].to_numpy(np.float64), labels, name=file.stem, seed=seed,
                        task=task, val_fraction=val_fraction, test_fraction=test_fraction,
                        standardize=standardize, one_hot_targets=one_hot, classes=classes,
                        feature_names=[str(c) for c in features])
+
+
+def _targets(file: Path, frame, targets: list[str], task: str):
+    """(y, class names): integer labels for classification, numbers for regression."""
+    if task == "classification":
+        return _encode_labels(file, frame[targets[0]])
+    for col in targets:
+        _check_numeric(file, frame[col], "target")
+    return frame[targets].to_numpy(np.float64), None
 
 
 def _as_list(value) -> list[str]:

@@ -165,23 +165,31 @@ def test_missing_target_column_lists_columns_and_suggests(iris_like):
     assert "Did you mean 'species'?" in msg
 
 
-def test_non_numeric_feature_names_column_line_and_value(tmp_path):
-    path = tmp_path / "mixed.csv"
-    path.write_text("a,colour,label\n1,2,0\n3,red,1\n5,6,0\n7,8,1\n")
+def csv_error(tmp_path, name: str, text: str) -> str:
+    """The DataError message for a CSV file ``name`` holding ``text`` (target ``label``)."""
+    path = tmp_path / name
+    path.write_text(text)
     with pytest.raises(nnexp.DataError) as err:
         load_csv(path=path, target="label")
-    msg = str(err.value)
+    return str(err.value)
+
+
+def test_non_numeric_feature_names_column_line_and_value(tmp_path):
+    msg = csv_error(tmp_path, "mixed.csv", "a,colour,label\n1,2,0\n3,red,1\n5,6,0\n7,8,1\n")
     assert "mixed.csv" in msg and "'colour'" in msg and "not numeric" in msg
     assert "line 3" in msg and "'red'" in msg
 
 
 def test_missing_values_name_column_count_and_first_line(tmp_path):
-    path = tmp_path / "holes.csv"
-    path.write_text("a,b,label\n1,2,0\n3,,1\n5,6,0\n7,,1\n")
-    with pytest.raises(nnexp.DataError) as err:
-        load_csv(path=path, target="label")
-    msg = str(err.value)
+    msg = csv_error(tmp_path, "holes.csv", "a,b,label\n1,2,0\n3,,1\n5,6,0\n7,,1\n")
     assert "holes.csv" in msg and "'b'" in msg and "2 missing" in msg and "line 3" in msg
+
+
+def test_infinite_feature_and_missing_label_are_named(tmp_path):
+    msg = csv_error(tmp_path, "inf.csv", "a,b,label\n1,2,0\n3,inf,1\n5,6,0\n")
+    assert "inf.csv" in msg and "'b'" in msg and "infinite" in msg and "line 3" in msg
+    msg = csv_error(tmp_path, "nolabel.csv", "a,b,label\n1,2,0\n3,4,\n5,6,1\n")
+    assert "target column 'label'" in msg and "1 missing" in msg and "line 3" in msg
 
 
 def test_csv_options_are_checked(iris_like):

@@ -76,19 +76,28 @@ def _classes_of(network, X) -> np.ndarray:
     return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(int)
 
 
-def decision_boundary_figure(network, dataset, resolution: int = 300):
-    """The predicted class over the plane of a 2-feature dataset, with the test points
-    (validation or training points when there is no test split) coloured by true class."""
+def _shown_split(dataset):
+    """(X, true class, split name): test points, else validation, else training."""
     X, y, split = next((x, t, s) for x, t, s in ((dataset.X_test, dataset.y_test, "test"),
                                                   (dataset.X_val, dataset.y_val, "validation"),
                                                   (dataset.X_train, dataset.y_train, "training"))
                        if x is not None)
-    truth = y.argmax(axis=1) if y.shape[1] > 1 else (y[:, 0] > 0.5).astype(int)
-    every = np.concatenate([a for a in (dataset.X_train, X) if a is not None])
-    lo, hi = every.min(axis=0), every.max(axis=0)
+    return X, (y.argmax(axis=1) if y.shape[1] > 1 else (y[:, 0] > 0.5).astype(int)), split
+
+
+def _plane(points: np.ndarray, resolution: int):
+    """A grid over the points' bounding box with a 10% margin: (g0, g1) meshgrids."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
     pad = 0.1 * (hi - lo)
-    g0, g1 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
-                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+    return np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
+                       np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+
+
+def decision_boundary_figure(network, dataset, resolution: int = 300):
+    """The predicted class over the plane of a 2-feature dataset, with the test points
+    (validation or training points when there is no test split) coloured by true class."""
+    X, truth, split = _shown_split(dataset)
+    g0, g1 = _plane(np.concatenate([dataset.X_train, X]), resolution)
     regions = _classes_of(network, np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
     n_classes = max(int(truth.max()) + 1, int(regions.max()) + 1, len(dataset.classes or []))
     colors = [f"C{i % 10}" for i in range(n_classes)]
@@ -98,16 +107,13 @@ def decision_boundary_figure(network, dataset, resolution: int = 300):
                 cmap=ListedColormap(colors), alpha=0.25)
     ax.contour(g0, g1, regions, levels=np.arange(n_classes) + 0.5, colors="k", linewidths=0.8)
     names = dataset.classes or [str(i) for i in range(n_classes)]
-    for c in range(n_classes):
-        mask = truth == c
-        if mask.any():
-            ax.scatter(X[mask, 0], X[mask, 1], s=14, color=colors[c], edgecolor="k",
-                       linewidth=0.3, label=f"class {names[c]}")
+    for c in np.unique(truth):
+        ax.scatter(X[truth == c, 0], X[truth == c, 1], s=14, color=colors[c], edgecolor="k",
+                   linewidth=0.3, label=f"class {names[c]}")
     acc = float(np.mean(_classes_of(network, X) == truth))
     ax.set_title(f"Decision boundary on {dataset.name} ({split} accuracy {acc:.1%})")
     labels = (dataset.feature_names or ["feature 1", "feature 2"])[:2]
-    ax.set_xlabel(labels[0])
-    ax.set_ylabel(labels[1])
+    ax.set(xlabel=labels[0], ylabel=labels[1])
     ax.legend(loc="upper right", fontsize=8)
     return fig
 
