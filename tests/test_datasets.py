@@ -199,3 +199,18 @@ def test_csv_options_are_checked(iris_like):
         load_csv(target="species")
     with pytest.raises(nnexp.DataError, match="not numeric"):
         load_csv(path=iris_like, target="species", task="regression")
+
+
+def test_bad_csv_stops_the_cli_before_any_run_is_recorded(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "bad.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n")
+    nnexp_cli = str(Path(sys.executable).with_name("nnexp"))
+    proc = subprocess.run([nnexp_cli, "dataset=csv", "dataset.path=bad.csv", "dataset.target=lable"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "has no target column 'lable'" in proc.stderr and "Did you mean 'label'?" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists()
