@@ -28,8 +28,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nnexp plot", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Draw every registered activation (with its derivative) or loss (with its "
-                    "gradient against the prediction, for fixed targets) into one PNG.")
-    p.add_argument("subject", help="what to draw: " + " or ".join(SUBJECTS))
+                    "gradient against the prediction, for fixed targets) into one PNG; or "
+                    "'gradients': each layer's gradient norm across the runs of a tracked sweep.")
+    p.add_argument("subject", help="what to draw: " + ", ".join(SUBJECTS))
     p.add_argument("names", nargs="*", help="only these components (default: all registered)")
     p.add_argument("--out", help="PNG file to write (default: <subject>.png)")
     g = p.add_argument_group("gradients (runs read from the MLflow store)")
