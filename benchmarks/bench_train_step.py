@@ -3,8 +3,8 @@
 Cases (issue 2, "Speed"):
 
 - ``mlp``: 784-256-256-10 ReLU MLP, softmax cross-entropy, SGD, batch 128, float32.
-  Target: nnexp step time <= 0.9x PyTorch's. A hand-written numpy loop of the same maths is
-  timed too, as the floor the engine's overhead is measured against.
+  Target: nnexp step time <= 0.9x PyTorch's. The same maths hand-written in numpy is timed
+  too, the reference the engine's overhead is read against.
 - ``tutorial-b1``, ``tutorial-b32``: the tutorial's 4-2-3 network (ReLU, sigmoid, half squared
   error), SGD, batch 1 and 32, where per-call overhead dominates. Target: >= 5x PyTorch's steps/s.
 
@@ -100,8 +100,8 @@ def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Calla
 
 
 def numpy_mlp_step(net: nnexp.Network, X, Y, fused: bool, lr: float = 0.01) -> Callable[[], object]:
-    """The MLP step hand-written in numpy (the floor): same maths and layout, no framework."""
-    Ws = [net.params[f"dense_{i}.W"].copy() for i in range(3)]
+    """The MLP step as one would hand-write it in numpy: same maths, no framework."""
+    Ws = [net.params[f"dense_{i}.W"].copy() for i in range(3)]  # C order, as one writes it
     bs = [net.params[f"dense_{i}.b"].copy() for i in range(3)]
 
     def step():
@@ -204,7 +204,7 @@ def summarize(case: str, times: dict[str, list[float]]) -> list[str]:
         lines.append(f"  {what} = {value:.3f}x (quartiles {_q(paired, 0):.3f}-{_q(paired, 2):.3f}; "
                      f"target {op} {target}x: {'MET' if ok else 'MISSED'})")
     if "numpy" in med:
-        lines.append(f"  engine overhead over hand-written numpy = {med['nnexp'] / med['numpy']:.3f}x")
+        lines.append(f"  nnexp step time over hand-written numpy = {med['nnexp'] / med['numpy']:.3f}x")
     return lines
 
 
