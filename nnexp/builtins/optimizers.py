@@ -44,7 +44,9 @@ def add_scaled(y: np.ndarray, a: float, x: np.ndarray) -> np.ndarray:
     """``y ← y + a · x`` in place; returns ``y``.
 
     One BLAS axpy pass when both arrays share dtype and memory order: 3-5x faster than
-    numpy's two passes through a temporary, the step's largest cost outside the GEMMs."""
+    numpy's two passes through a temporary, the step's largest cost outside the GEMMs.
+    scipy's OpenBLAS is loaded at the first call; it follows ``OPENBLAS_NUM_THREADS``, and a
+    ``threadpoolctl`` limit covers it only if entered after that load (see benchmarks/)."""
     axpy = (_AXPY or _load_axpy()).get(y.dtype.char) if x.dtype == y.dtype else None
     if axpy is not None:
         fy, fx = y.flags, x.flags
