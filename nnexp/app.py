@@ -17,18 +17,15 @@ mlflow is imported only inside a job: ``nnexp --help`` must not pay for it.
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from nnexp.errors import NnexpError
 from nnexp.interrupts import StopAtEpochEnd, Terminated
 
-log = logging.getLogger(__name__)
 
 CONFIG_PATH = "pkg://nnexp.conf"
 CONFIG_NAME = "config"
@@ -304,23 +301,24 @@ def evaluate(parts) -> dict[str, float]:
 
 
 def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | None):
+    """The run's MLflow tracker; outside a sweep, the store and experiment are set up here
+    (an unreachable server fails now, before training)."""
+    from omegaconf import OmegaConf
+
     from nnexp import tracking
 
     settings = plain["tracking"]
     if sweep_info is None:
         uri = tracking.resolve_uri(settings["uri"], hc.runtime.cwd)
-        sweep_info = {"uri": uri, "parent_run_id": None,
-                      "experiment_id": tracking.ensure_experiment(uri, experiment_name(cfg, hc.runtime.choices))}
+        name = experiment_name(cfg, hc.runtime.choices)
+        sweep_info = {"uri": uri, "experiment_id": tracking.ensure_experiment(uri, name)}
     result["uri"], result["experiment_id"] = sweep_info["uri"], sweep_info["experiment_id"]
     result["params"] = tracking.flatten_config(plain)
-    from omegaconf import OmegaConf
-
-    tracker = tracking.RunTracker(
+    return tracking.RunTracker(
         uri=sweep_info["uri"], experiment_id=sweep_info["experiment_id"],
         run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         parent_run_id=sweep_info.get("parent_run_id"), settings=settings, dataset=parts.dataset)
-    return tracker
 
 
 def experiment_name(cfg, choices) -> str:
@@ -379,3 +377,5 @@ def report(result: dict) -> None:
           f"{format_metrics(result['metrics'])}", flush=True)
     if result.get("run_id"):
         print(f"       recorded as run {result['run_id']} in {result['uri']}", flush=True)
+        if not result.get("sweep"):  # a sweep says it once, at the end
+            print(f"       look at it: mlflow ui --backend-store-uri {result['uri']}", flush=True)

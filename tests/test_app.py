@@ -43,11 +43,13 @@ def test_single_run_lands_in_a_store_in_the_launch_directory(nnexp_cli, tmp_path
     assert run.info.run_id in out.stdout
 
 
-def test_same_overrides_twice_give_two_distinct_run_names(nnexp_cli, tmp_path):
-    for _ in range(2):
-        assert nnexp_cli("+experiment=xor", "trainer.epochs=1", *FAST).returncode == 0
-    names = {r.info.run_name for r in store_runs(tmp_path / "mlflow.db")}
-    assert len(names) == 2
+def test_jobs_with_identical_overrides_get_distinct_run_names(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", "+experiment=xor", "trainer.epochs=1", "seed=3,3", *FAST)
+    assert out.returncode == 0, out.stdout + out.stderr
+    runs = [r for r in store_runs(tmp_path / "mlflow.db") if "nnexp.job" in r.data.tags]
+    assert [r.data.params["seed"] for r in runs] == ["3", "3"]
+    names = [r.info.run_name for r in runs]
+    assert len(set(names)) == 2 and all(n.startswith("xor") for n in names)
 
 
 def test_relative_sqlite_uri_is_resolved_against_the_launch_directory(nnexp_cli, tmp_path):
