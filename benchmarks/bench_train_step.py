@@ -19,6 +19,7 @@ both sides alike. Run (the command RESULTS.md records)::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -64,8 +65,9 @@ def nnexp_step(trainer, X, Y) -> Callable[[], object]:
     return lambda: trainer.train_step(X, Y)
 
 
-def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Callable[[], object]:
-    """The same layers, weights, loss and SGD in PyTorch, as a user would write the step."""
+def torch_model(torch, net: nnexp.Network):
+    """The same layers and weights in PyTorch (softmax is left to CrossEntropyLoss, as nnexp
+    fuses it into the loss)."""
     mods = []
     for t, layer in zip(net.types, net.layers):
         if t == "dense":
@@ -74,11 +76,14 @@ def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Calla
                 lin.weight.copy_(torch.from_numpy(layer.params["W"]))
                 lin.bias.copy_(torch.from_numpy(layer.params["b"]))
             mods.append(lin)
-        elif t == "relu":
-            mods.append(torch.nn.ReLU())
-        elif t == "sigmoid":
-            mods.append(torch.nn.Sigmoid())
-    model = torch.nn.Sequential(*mods)  # softmax is fused into CrossEntropyLoss, as in nnexp
+        elif t in ("relu", "sigmoid"):
+            mods.append(torch.nn.ReLU() if t == "relu" else torch.nn.Sigmoid())
+    return torch.nn.Sequential(*mods)
+
+
+def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Callable[[], object]:
+    """One SGD step of the identical PyTorch model, written as a user would write it."""
+    model = torch_model(torch, net)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.from_numpy(X)
     if loss == "cross_entropy":
@@ -226,6 +231,9 @@ def run_case(case: str, torch, repeats: int, min_time: float) -> list[str]:
         header = f"tutorial 4-2-3 (relu, sigmoid, half squared error), sgd, batch {batch}, float32"
     if torch is not None:
         fns["torch"] = torch_step(torch, trainer.network, X, Y, loss, labels)
+        ours, theirs = fns["nnexp"](), fns["torch"]().item()
+        if not math.isclose(ours, theirs, rel_tol=1e-4):  # same weights: same first loss
+            raise SystemExit(f"{case}: the models differ: first loss {ours} (nnexp), {theirs} (torch)")
     return [f"[{case}] {header}", *summarize(case, interleaved(fns, repeats, min_time))]
 
 

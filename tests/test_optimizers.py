@@ -72,45 +72,64 @@ def test_trajectory_matches_torch(case):
                                        err_msg=f"{name} {opts} step {step} param {k}")
 
 
+#: torch.optim's defaults, for the options a case leaves out.
+DEFAULTS = {
+    "sgd": {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
+    "adagrad": {"lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10},
+}
+
+
+def _sgd(h, s, t, g):
+    mu = h["momentum"]
+    if mu:
+        s["b"] = g if t == 1 else mu * s["b"] + (1 - h["dampening"]) * g
+        g = g + mu * s["b"] if h["nesterov"] else s["b"]
+    return h["lr"] * g
+
+
+def _adam(h, s, t, g):
+    b1, b2 = h["betas"]
+    s["m"] = b1 * s["m"] + (1 - b1) * g
+    s["v"] = b2 * s["v"] + (1 - b2) * g * g
+    s["v_max"] = max(s["v_max"], s["v"]) if h["amsgrad"] else s["v"]
+    return h["lr"] * (s["m"] / (1 - b1 ** t)) / (math.sqrt(s["v_max"] / (1 - b2 ** t)) + h["eps"])
+
+
+def _rmsprop(h, s, t, g):
+    alpha = h["alpha"]
+    s["v"] = alpha * s["v"] + (1 - alpha) * g * g
+    s["g_avg"] = alpha * s["g_avg"] + (1 - alpha) * g
+    v = s["v"] - s["g_avg"] ** 2 if h["centered"] else s["v"]
+    step = g / (math.sqrt(v) + h["eps"])
+    if h["momentum"]:
+        s["b"] = h["momentum"] * s["b"] + step
+        step = s["b"]
+    return h["lr"] * step
+
+
+def _adagrad(h, s, t, g):
+    s["sum"] += g * g
+    return h["lr"] / (1 + (t - 1) * h["lr_decay"]) * g / (math.sqrt(s["sum"]) + h["eps"])
+
+
+REFERENCE_STEP = {"sgd": _sgd, "adam": _adam, "adamw": _adam, "rmsprop": _rmsprop, "adagrad": _adagrad}
+
+
 def reference(name, opts, theta, grads):
     """torch.optim's documented pseudo-code, written out on one Python float per step."""
-    lr, wd = opts.get("lr"), opts.get("weight_decay", 0.0)
-    mu, tau, nesterov = opts.get("momentum", 0.0), opts.get("dampening", 0.0), opts.get("nesterov", False)
-    b1, b2 = opts.get("betas", (0.9, 0.999))
-    eps = opts.get("eps", {"adagrad": 1e-10}.get(name, 1e-8))
-    alpha, lr_decay = opts.get("alpha", 0.99), opts.get("lr_decay", 0.0)
-    if name == "adamw":
-        wd = opts.get("weight_decay", 0.01)
-    b = m = v = v_max = g_avg = 0.0
-    s = opts.get("initial_accumulator_value", 0.0)
+    h = {**DEFAULTS[name], **opts}
+    s = {"b": 0.0, "m": 0.0, "v": 0.0, "v_max": 0.0, "g_avg": 0.0,
+         "sum": h.get("initial_accumulator_value", 0.0)}
     out = []
     for t, g in enumerate(grads, 1):
-        if name == "adamw":
-            theta *= 1 - lr * wd
+        if name == "adamw":  # decoupled: shrink θ, leave g alone
+            theta *= 1 - h["lr"] * h["weight_decay"]
         else:
-            g = g + wd * theta
-        if name == "sgd":
-            if mu:
-                b = g if t == 1 else mu * b + (1 - tau) * g
-                g = g + mu * b if nesterov else b
-            theta -= lr * g
-        elif name in ("adam", "adamw"):
-            m = b1 * m + (1 - b1) * g
-            v = b2 * v + (1 - b2) * g * g
-            v_max = max(v_max, v) if opts.get("amsgrad") else v
-            theta -= lr * (m / (1 - b1 ** t)) / (math.sqrt(v_max / (1 - b2 ** t)) + eps)
-        elif name == "rmsprop":
-            v = alpha * v + (1 - alpha) * g * g
-            g_avg = alpha * g_avg + (1 - alpha) * g
-            v_tilde = v - g_avg * g_avg if opts.get("centered") else v
-            step = g / (math.sqrt(v_tilde) + eps)
-            if mu:
-                b = mu * b + step
-                step = b
-            theta -= lr * step
-        elif name == "adagrad":
-            s += g * g
-            theta -= lr / (1 + (t - 1) * lr_decay) * g / (math.sqrt(s) + eps)
+            g = g + h["weight_decay"] * theta
+        theta -= REFERENCE_STEP[name](h, s, t, g)
         out.append(theta)
     return out
 
