@@ -195,3 +195,26 @@ def test_registry_options_get_typed_schemas_from_factory_signatures():
     assert schema["type"].default == "opt" and schema["lr"].type is float
     assert schema["steps"].type == (int | None) or "Optional[int]" in str(schema["steps"].type)
     assert schema["betas"].default_factory() == [0.9, 0.99]
+
+
+def test_wheel_ships_the_config_tree_and_experiments(tmp_path):
+    """A non-editable install must find conf/ without the repository (it is package data)."""
+    import shutil
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    shutil.copytree(repo, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "*.egg-info", "build", "dist", ".venv", "__pycache__", ".pytest_cache", "mlruns",
+        "outputs", "multirun", "*.db", "plugins"))
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                          "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0 and "bdist_wheel" in out.stderr:
+        pytest.skip("this environment cannot build wheels offline")
+    assert out.returncode == 0, out.stderr
+    wheel = next((tmp_path / "dist").glob("nnexp-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"nnexp/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
+    assert "nnexp/conf/config.yaml" in shipped and shipped <= names
+    assert {f"nnexp/conf/experiment/{e}.yaml" for e in SHIPPED} <= names

@@ -78,12 +78,12 @@ def test_an_invalid_job_stops_the_sweep_before_any_run(nnexp_cli, tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # not even the store was created
 
 
-def test_sweep_over_range_runs_every_value(nnexp_cli, tmp_path):
-    out = nnexp_cli("-m", *XOR, "tracking=off", "seed=range(0,3)")
+def test_sweep_over_range_and_glob_runs_every_combination(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", *XOR, "tracking=off", "seed=range(0,2)", "model=glob(*mlp)")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "sweep of 3 jobs: 3 FINISHED" in out.stdout
-    for seed in range(3):
-        assert f"seed={seed}" in out.stdout
+    assert "sweep of 4 jobs: 4 FINISHED" in out.stdout
+    for seed, model in product(range(2), ("mlp", "deep_mlp")):
+        assert any(f"seed={seed} model={model} " in line for line in out.stdout.splitlines())
 
 
 def test_sigterm_during_a_sweep_marks_the_parent_and_the_running_job_killed(tmp_path):
