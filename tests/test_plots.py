@@ -63,6 +63,16 @@ def test_activation_gallery_has_every_registered_activation_and_the_plugins(regi
     assert fig.get_suptitle()
 
 
+def test_gallery_shows_an_installed_plugin_packages_activations():
+    installed = nnexp.load_registry()  # entry points: the really installed distributions
+    plugin = [c for c in installed.components("activation") if c.provenance.distribution != "nnexp"]
+    if not plugin:
+        pytest.skip("no plugin package with activations is installed (pip install plugins/nnexp-extras)")
+    titles = [ax.get_title() for ax in visible(plots.activation_gallery(registry=installed))]
+    for comp in plugin:
+        assert f"{comp.name}  [{comp.provenance.distribution}]" in titles
+
+
 def test_activation_curve_is_f_and_its_derivative(registry):
     z = np.linspace(-2, 2, 9)
     a, da, element_wise = activation_curve("cube", registry, z)
