@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg.blas  # noqa: F401 - load scipy's OpenBLAS (sgd's axpy) before limiting threads
 from threadpoolctl import threadpool_limits
 
 import nnexp
@@ -140,6 +141,46 @@ def measure(name: str, reps: int, uri: str, exp: str) -> dict:
     return summarise(name, rows)
 
 
+def steady_state(name: str, uri: str, exp: str, reps: int = 60) -> dict:
+    """Per-step cost with and without a live RunTracker, steps timed in short bursts.
+
+    A burst of ``k`` training steps (with the tracker: plus the ``on_step_end`` hook call as
+    fit makes it) is timed ``reps`` times per mode, interleaved; the fastest burst of each mode
+    is kept, which filters out other processes' interference far better than whole runs.
+    """
+    make, X, y, kwargs = WORKLOADS[name]()
+    net, bs = make(), kwargs["batch_size"]
+    trainer = nnexp.Trainer(net, kwargs["loss"], kwargs["optimizer"])
+    run = nnexp.Run(trainer, epochs=1, batch_size=bs, config=None, schedule=None, classification=True)
+    run.steps_per_epoch, run.epoch = 1000, 1
+    tracker = tracked(uri, exp, f"{name}-steady")
+    pm = net.registry.pm
+    pm.register(tracker)
+    pm.hook.on_run_start(run=run)
+    k = max(3, int(3e-3 / (timed_steps(trainer, run, X, y, bs, 1, None) + 1e-9)))
+    best = {"off": float("inf"), "on": float("inf")}
+    for rep in range(reps):
+        for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+            hook = pm.hook.on_step_end if mode == "on" else None
+            best[mode] = min(best[mode], timed_steps(trainer, run, X, y, bs, k, hook))
+    pm.hook.on_run_end(run=run, status="FINISHED", error=None)
+    pm.unregister(tracker)
+    return {"off_us": best["off"] * 1e6, "on_us": best["on"] * 1e6, "ratio": best["on"] / best["off"]}
+
+
+def timed_steps(trainer, run, X, y, bs: int, k: int, hook) -> float:
+    """Seconds per step over a burst of ``k`` steps on consecutive batches."""
+    n = len(X)
+    t0 = time.perf_counter()
+    for i in range(k):
+        start = (i * bs) % (n - bs + 1)
+        value = trainer.train_step(X[start:start + bs], y[start:start + bs])
+        run.step += 1
+        if hook is not None:
+            hook(run=run, loss=value)
+    return (time.perf_counter() - t0) / k
+
+
 def summarise(name: str, rows: list[dict]) -> dict:
     """Ratios of the fastest repetition of each mode (the least disturbed by other load),
     and the median of the per-repetition ratios beside them."""
@@ -180,6 +221,11 @@ def main() -> None:
         exp = tracking.ensure_experiment(uri, "bench")
         names = [args.only] if args.only else list(WORKLOADS)
         print(report([measure(n, args.reps, uri, exp) for n in names]))
+        print("\nSteady state per step (fastest of interleaved bursts):\n")
+        print("| workload | step off (µs) | step with tracker (µs) | ratio |\n|---|---|---|---|")
+        for n in names:
+            r = steady_state(n, uri, exp)
+            print(f"| {n} | {r['off_us']:.1f} | {r['on_us']:.1f} | {r['ratio']:.3f}x |")
 
 
 if __name__ == "__main__":

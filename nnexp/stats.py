@@ -64,6 +64,26 @@ def is_plain_sgd(optimizer) -> bool:
 _max, _min = np.maximum.reduce, np.minimum.reduce
 
 
+def _blas_iamax():
+    """BLAS i?amax by dtype char (one pass for max |x|), if scipy is installed."""
+    try:
+        from scipy.linalg.blas import idamax, isamax
+    except ImportError:  # pragma: no cover - scipy comes with mlflow
+        return {}
+    return {"f": isamax, "d": idamax}
+
+
+_IAMAX = _blas_iamax()
+
+
+def _max_abs(flat: np.ndarray) -> float:
+    """max |x| of a contiguous 1-d array: one BLAS pass, else ``max(x.max(), -x.min())``."""
+    iamax = _IAMAX.get(flat.dtype.char)
+    if iamax is not None and flat.size:
+        return abs(float(flat[iamax(flat)]))
+    return max(_max(flat), -_min(flat))
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.ravel("K")  # a view in memory order for C- and Fortran-ordered (dense W) arrays
 
@@ -77,7 +97,7 @@ def _views(arrays) -> list | None:
 #: Parameters with fewer elements are copied into a chunk each step and reduced together
 #: (a numpy call costs ~1 µs, more than the arithmetic on a small array); larger ones are
 #: reduced in place at once (their passes over memory cost more than the call).
-SMALL = 8192
+SMALL = 1024
 #: Layer outputs with at most this many values per batch (all tracked layers together) are
 #: copied whole with the parameters; larger ones are reduced to per-unit max/min each step.
 RAW_ACTS = 4096
@@ -150,8 +170,9 @@ class StepStats:
         self._k = int(np.clip(2 ** 20 // max(1, width), 16, 512))  # chunk rows, ~8 MB at most
         self._pack = np.zeros((self._k, width))
         if not self._copy_acts:
-            self._amax = np.zeros((self._k, sum(self._units)))
-            self._amin = np.zeros((self._k, sum(self._units)))
+            dtype = self.network.dtype  # a float64 out= for float32 data takes numpy's slow path
+            self._amax = np.zeros((self._k, sum(self._units)), dtype)
+            self._amin = np.zeros((self._k, sum(self._units)), dtype)
             bounds = np.cumsum([0, *self._units])
             self._reduce_plan = [(i, np.s_[lo:hi], kind == "saturated") for (i, _, kind, _, _), lo, hi
                                  in zip(self.acts, bounds[:-1], bounds[1:])]
@@ -207,7 +228,7 @@ class StepStats:
             gf = _flat(g)
             sq = np.dot(gf, gf)
             gg.append(sq)
-            gmax.append(max(g.max(), -g.min()))
+            gmax.append(_max_abs(gf))
             ww.append(np.dot(w, w))
             uu.append(lr2 * sq if self.analytic else self._update_sq(j, layer.params[key]))
         self._ensure(n)
