@@ -277,14 +277,16 @@ def _final_metrics(result: dict, history, parts, tracker) -> None:
 
 
 def _fit(parts, cfg, plain: dict, callbacks: list, registry):
+    from nnexp.threads import blas_threads
     from nnexp.train import fit
 
     ds, trainer = parts.dataset, cfg.trainer
     val = (ds.X_val, ds.y_val) if ds.X_val is not None and len(ds.X_val) else None
-    return fit(parts.network, ds.X_train, ds.y_train, loss=parts.loss, optimizer=parts.optimizer,
-               epochs=trainer.epochs, batch_size=trainer.batch_size, validation_data=val,
-               shuffle=trainer.shuffle, schedule=parts.schedule, task=parts.task,
-               callbacks=callbacks, config=plain, registry=registry)
+    with blas_threads(trainer.blas_threads):  # one thread: small GEMMs, and no spinning under load
+        return fit(parts.network, ds.X_train, ds.y_train, loss=parts.loss, optimizer=parts.optimizer,
+                   epochs=trainer.epochs, batch_size=trainer.batch_size, validation_data=val,
+                   shuffle=trainer.shuffle, schedule=parts.schedule, task=parts.task,
+                   callbacks=callbacks, config=plain, registry=registry)
 
 
 def evaluate(parts) -> dict[str, float]:

@@ -59,6 +59,7 @@ class TrainerConfig:
     shuffle: bool = True
     task: str = "auto"
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
+    blas_threads: int = 1  # BLAS threads while training; 0: the library's default (all cores)
 
 
 @dataclass
@@ -187,6 +188,7 @@ def check_ranges(cfg) -> None:
     model, trainer = cfg.model, cfg.trainer
     check_range("trainer.epochs", trainer.epochs, 1)
     check_range("trainer.batch_size", trainer.batch_size, 1)
+    check_range("trainer.blas_threads", trainer.blas_threads, 0)
     check_range("model.dropout", model.dropout, 0, 1, high_open=True)
     if model.layers is None:
         for i, units in enumerate(model.hidden):
