@@ -256,13 +256,12 @@ def _check_size(what: str, asserted, actual: int, dataset) -> None:
 
 def _check_activation(key: str, spec, registry) -> None:
     """An unknown activation named as one, not as an unknown layer."""
-    from nnexp.errors import UnknownComponentError
     from nnexp.registry import split_spec
 
     name, _ = split_spec("activation", spec)
     if ("activation", name) not in registry and name not in ("linear", "identity"):
-        raise UnknownComponentError(f"activation (model.{key})", name,
-                                    registry.names("activation", aliases=True))
+        # registry.missing also names plugins that failed to load (one may provide it)
+        raise registry.missing(f"activation (model.{key})", name, kinds=("activation",))
 
 
 def build_network(model: dict, dataset, loss, seed: int, registry):

@@ -126,7 +126,10 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
      ["'raiser_half' is unavailable", "hook_raises", "RuntimeError", "weights file"]),
     ("model.layers=[{type:dense,units:4},never_seen,{type:dense,units:2},softmax]",
      ["Unknown layer 'never_seen'", "broken_import", "ModuleNotFoundError"]),
-], ids=["duplicate", "withdrawn", "never-imported"])
+    ("model.activation=raiser_half", ["'raiser_half' is unavailable", "hook_raises"]),
+    ("model.activation=never_seen", ["Unknown activation (model.activation) 'never_seen'",
+                                     "broken_import", "ModuleNotFoundError"]),
+], ids=["duplicate", "withdrawn", "never-imported", "withdrawn-activation", "never-imported-activation"])
 def test_run_naming_a_broken_component_exits_2_with_a_clear_message(site, override, words):
     out = app(site, override, *APP_RUN)
     assert out.returncode == 2, out.stdout + out.stderr
