@@ -138,7 +138,10 @@ class StepStats:
         return 3 + stat * len(self.param_names) + self.param_names.index(name)
 
     def _plan_big(self, big) -> None:
-        """Large parameters: reduced in place each step (snapshots unless plain SGD)."""
+        """Large parameters: reduced in place each step (snapshots unless plain SGD).
+
+        Last first: the optimizer just updated them in order, so the last are still in cache."""
+        big = big[::-1]
         self._big = [(layer, key, _flat(layer.params[key])) for _, layer, key in big]
         self._big_cols = np.array([self._column(s, name) for s in range(4) for name, _, _ in big], int)
         if not self.analytic:
