@@ -158,7 +158,8 @@ class StepStats:
         sizes = [w.size for w in self._small_w]
         self._p = sum(sizes)
         self._offsets = np.cumsum([0, *sizes[:-1]]).astype(int)
-        self._small_cols = np.array([[self._column(s, name) for name, _, _ in small] for s in range(4)], int)
+        self._small_cols = np.array([[self._column(s, name) for name, _, _ in small]
+                                     for s in range(4)], int)
         self._w_prev = np.concatenate([w.ravel("K") for w in self._small_w] or [np.zeros(0)]).astype(float)
 
     def _start(self) -> None:
@@ -204,9 +205,9 @@ class StepStats:
             np.concatenate(parts, out=self._pack[i, :2 * self._p + batch * self._n_units])
         if not self._copy_acts:
             self._reduce(outputs, i)
-        self._head.append((step, epoch, loss, batch))
         if self._big:
             self._big_row(self.n)
+        self._head.append((step, epoch, loss, batch))  # last: Ctrl-C before here drops the row
         self._i = i + 1
         self.n += 1
 

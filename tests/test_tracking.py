@@ -201,7 +201,8 @@ def test_a_sweep_is_a_parent_run_with_a_summary_of_its_children(store, tmp_path)
     table = pd.read_csv(artifact(mc, parent, "sweep.csv", tmp_path))
     assert len(table) == 5 and {"optimizer.lr", "seed", "val_loss"} <= set(table.columns)
     assert "epochs" not in table.columns  # constant across jobs
-    same_lr = [j["metrics"]["val_loss"] for j in finished if j["params"]["optimizer.lr"] == best["params"]["optimizer.lr"]]
+    best_lr = best["params"]["optimizer.lr"]
+    same_lr = [j["metrics"]["val_loss"] for j in finished if j["params"]["optimizer.lr"] == best_lr]
     assert run.data.metrics["best_mean.val_loss"] == pytest.approx(np.mean(same_lr))
     assert run.data.metrics["best_std.val_loss"] == pytest.approx(np.std(same_lr, ddof=1))
     seeds = pd.read_csv(artifact(mc, parent, "sweep_seeds.csv", tmp_path))

@@ -48,14 +48,14 @@ def make_settings(settings) -> dict:
             continue
         if key not in DEFAULT_SETTINGS:
             hint = did_you_mean(key, DEFAULT_SETTINGS)
-            raise ConfigError(f"tracking.{key}", value, "one of the settings " + ", ".join(DEFAULT_SETTINGS)
-                              + (f" (did you mean {hint!r}?)" if hint else ""))
+            raise ConfigError(f"tracking.{key}", value, "one of the settings "
+                              + ", ".join(DEFAULT_SETTINGS) + (f" (did you mean {hint!r}?)" if hint else ""))
         out[key] = value
     for key in ("log_every", "max_points", "stats_every", "tensors_every_epochs",
                 "histogram_every_steps", "histogram_bins"):
-        if not isinstance(out[key], int) or out[key] < (1 if key in ("stats_every", "histogram_bins") else 0):
-            raise ConfigError(f"tracking.{key}", out[key], "a non-negative integer"
-                              if key not in ("stats_every", "histogram_bins") else "a positive integer")
+        low = 1 if key in ("stats_every", "histogram_bins") else 0
+        if not isinstance(out[key], int) or out[key] < low:
+            raise ConfigError(f"tracking.{key}", out[key], f"an integer >= {low}")
     if not isinstance(out["flush_every_s"], (int, float)) or out["flush_every_s"] < 0:
         raise ConfigError("tracking.flush_every_s", out["flush_every_s"], "a number of seconds >= 0")
     out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
@@ -133,7 +133,7 @@ class RunTracker:
         every = s["tensors_every_epochs"]
         if every and epoch % every == 0:
             self._dump(run, f"epoch_{epoch:03d}")
-        self._pending.append((metrics, epoch, int(time.time() * 1000)))  # Metric objects at flush
+        self._pending.append((dict(metrics), epoch, int(time.time() * 1000)))  # Metrics at flush
         if time.perf_counter() - self._last_flush >= s["flush_every_s"]:
             self._flush(run)
 
@@ -273,7 +273,8 @@ class RunTracker:
     def _write_artifacts(self, run) -> None:
         s, out = self.settings, self.staging
         if run.step and self._dumped_step != run.step:  # the final state, unless just dumped
-            self._dump(run, f"epoch_{run.epoch:03d}" if self.status == "FINISHED" else f"step_{run.step:06d}")
+            done = self.status == "FINISHED"
+            self._dump(run, f"epoch_{run.epoch:03d}" if done else f"step_{run.step:06d}")
         (out / "stats").mkdir(exist_ok=True)
         self.stats.write_csv(out / "stats" / "steps.csv")
         if run.step and (not self.hist.steps or self.hist.steps[-1] != run.step):
