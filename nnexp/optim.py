@@ -38,6 +38,8 @@ class Optimizer:
 
     def __init__(self, lr: float = 0.01, weight_decay: float = 0.0):
         self.lr = check_range(f"{type(self).__name__.lower()} lr", lr, 0, low_open=True)
+        #: The learning rate asked for; schedules scale from it (``lr`` is the current one).
+        self.initial_lr = self.lr
         self.weight_decay = check_range("weight_decay", weight_decay, 0)
         self.t = 0
         self.state: dict[str, dict[str, Any]] = {}

@@ -201,7 +201,7 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
     if n % bs == 1 and n > 1 and not all(layer.batch_independent for layer in net.layers):
         n -= 1  # a last batch of one sample cannot be batch-normalised: leave it out this epoch
     run.steps_per_epoch = math.ceil(n / bs)
-    base_lr = run.optimizer.lr
+    base_lr = getattr(run.optimizer, "initial_lr", run.optimizer.lr)
     rng = net.rngs["shuffle"]
     status, error = "FAILED", None
     try:

@@ -146,3 +146,13 @@ def test_a_single_sample_last_batch_is_skipped_with_batchnorm():
     rec = Recorder()
     nnexp.fit(model, X, y, epochs=2, batch_size=4, callbacks=[rec])
     assert sum(e[0] == "step" for e in rec.events) == 2 * 2  # 8 of 9 samples: two batches of 4
+
+
+def test_a_scheduled_fit_restarts_from_the_optimizers_initial_lr():
+    X, y = data()
+    model = net()
+    opt = model.registry.create("optimizer", {"type": "sgd", "lr": 0.1})
+    schedule = {"type": "step", "step_size": 1, "gamma": 0.5}
+    first = nnexp.fit(model, X, y, epochs=3, optimizer=opt, schedule=schedule)
+    second = nnexp.fit(model, X, y, epochs=3, optimizer=opt, schedule=schedule)
+    assert first["lr"] == second["lr"] == [0.1, 0.05, 0.025]
