@@ -27,7 +27,10 @@ PRINTED_HIDDEN = ("run_id", "overrides")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="nnexp compare", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="nnexp compare", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A leaderboard of an experiment's or a sweep's runs, as CSV and PNG.",
+        epilog="examples:" + __doc__.split("Examples::")[1].split("\n\nThe table")[0])
     p.add_argument("--uri", default=store.DEFAULT_URI,
                    help="tracking URI (default: sqlite:///mlflow.db in the current directory)")
     p.add_argument("--experiment", "-e", help="experiment name (default: the most recently used)")
