@@ -86,6 +86,7 @@ class TrackingConfig:
     histogram_bins: int = 32
     save_model: bool = True
     plot: bool = True
+    explain_max_params: int = 5000  # explain.txt (chain rule vs finite differences) up to this size
 
 
 @dataclass

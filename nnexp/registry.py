@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import traceback
 from collections.abc import Mapping
@@ -182,9 +183,12 @@ class Registry:
         opts.update(options)
         comp = self.get(kind, name)
         try:
-            return comp.factory(**opts)
+            obj = comp.factory(**opts)
         except TypeError as exc:
             raise ConfigError(f"{kind} {name!r} options", opts, _signature_hint(comp.factory)) from exc
+        with contextlib.suppress(AttributeError, TypeError):  # functions, slotted objects
+            obj.type_name = comp.name  # the registry name, for messages, tags and explain
+        return obj
 
 
 def split_spec(kind: str, spec) -> tuple[str, dict]:

@@ -269,3 +269,20 @@ def test_a_sweep_whose_jobs_all_failed_or_none_ran_still_ends(store):
              "metrics": {}, "params": {"a": "1"}}]
     assert "FAILED a: boom" in tracking.end_sweep(uri, parent, jobs, "FINISHED")
     assert MlflowClient(uri).get_run(parent).info.status == "FAILED"
+
+
+def test_a_run_with_a_2d_dataset_logs_its_decision_boundary_and_chain_rule(store, tmp_path):
+    from nnexp.explain import explain
+
+    uri, exp, _ = store
+    ds = nnexp.get_registry().create("dataset", "moons", seed=0)
+    net = nnexp.Network.mlp(2, [4], 2, activation="tanh", output_activation="softmax", seed=0)
+    tracker = tracking.RunTracker(uri=uri, experiment_id=exp, run_name="moons", params={},
+                                  tags={}, config_yaml="", dataset=ds)
+    nnexp.fit(net, ds.X_train, ds.y_train, loss="cross_entropy", epochs=2, callbacks=[tracker])
+    mc = MlflowClient(uri)
+    pngs = [a.path for a in mc.list_artifacts(tracker.run_id, "plots")]
+    assert "plots/decision_boundary.png" in pngs
+    text = open(artifact(mc, tracker.run_id, "explain.txt", tmp_path)).read()
+    expected = explain(net, ds.X_train[0], ds.y_train[0], "cross_entropy")
+    assert text == expected.to_text()  # the trained network on the first training sample

@@ -24,6 +24,9 @@ Settings (the ``tracking`` config group; ``enabled``, ``uri``, ``experiment`` ar
   ``histogram_bins`` (32).
 - ``save_model`` (true): ``model.npz`` via :meth:`Network.save` (``Network.load`` reads it).
 - ``plot`` (true): ``plots/*.png`` via :func:`nnexp.plots.plot_run` at the run's end.
+- ``explain_max_params`` (5000): networks with at most this many parameters (and a dataset)
+  get ``explain.txt``, every chain-rule factor of the trained network on the first training
+  sample beside its finite difference (``nnexp explain``); 0 turns it off.
 
 What lands per run:
 

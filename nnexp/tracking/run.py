@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnexp.base import Dataset
 from nnexp.errors import ConfigError, did_you_mean
 from nnexp.hookspecs import hookimpl
 from nnexp.stats import GradHistograms, StepStats
@@ -30,6 +31,7 @@ DEFAULT_SETTINGS = {
     "histogram_bins": 32,
     "save_model": True,
     "plot": True,
+    "explain_max_params": 5000,
 }
 #: Keys of the ``tracking`` group that belong to the caller, not to the tracker.
 CALLER_KEYS = {"enabled", "uri", "experiment"}
@@ -286,16 +288,30 @@ class RunTracker:
             run.network.save(out / "model.npz")
         if s["plot"] and len(run.history):
             self._plot(run, out)
+        if 0 < run.network.n_params <= s["explain_max_params"] and isinstance(self.dataset, Dataset):
+            self._explain(run, out)
         store.retry(self._client.log_artifacts, self.run_id, str(out))
 
     def _plot(self, run, out: Path) -> None:
         from nnexp.plots import plot_run
 
         try:
-            plot_run(run.history, out / "stats" / "steps.csv", out / "plots",
+            plot_run(run.history, out / "stats" / "steps.csv", out / "plots", network=run.network,
+                     dataset=self.dataset if isinstance(self.dataset, Dataset) else None,
                      grad_hist=out / "stats" / "grad_hist.npz")
         except Exception as exc:  # noqa: BLE001 - a broken picture must not lose the run
             warnings.warn(f"nnexp tracking: plotting failed: {exc}", stacklevel=2)
+
+    def _explain(self, run, out: Path) -> None:
+        """The chain rule of the trained network on the first training sample, factor by
+        factor beside finite differences (``explain.txt``; costs one pass per parameter)."""
+        from nnexp.explain import explain
+
+        try:
+            ex = explain(run.network, self.dataset.X_train[0], self.dataset.y_train[0], run.loss)
+            (out / "explain.txt").write_text(ex.to_text())
+        except Exception as exc:  # noqa: BLE001 - an explanation must not lose the run
+            warnings.warn(f"nnexp tracking: explain failed: {exc}", stacklevel=2)
 
     def _terminate(self, status: str) -> None:
         if self.run_id is None:
