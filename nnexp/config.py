@@ -86,6 +86,7 @@ class TrackingConfig:
     histogram_bins: int = 32
     save_model: bool = True
     plot: bool = True
+    plot_every_epochs: int = 0      # also plots/epoch_NNN/ every k epochs; 0: only at the end
     explain_max_params: int = 5000  # explain.txt (chain rule vs finite differences) up to this size
 
 

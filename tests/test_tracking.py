@@ -286,3 +286,22 @@ def test_a_run_with_a_2d_dataset_logs_its_decision_boundary_and_chain_rule(store
     text = open(artifact(mc, tracker.run_id, "explain.txt", tmp_path)).read()
     expected = explain(net, ds.X_train[0], ds.y_train[0], "cross_entropy")
     assert text == expected.to_text()  # the trained network on the first training sample
+
+
+def test_pictures_every_k_epochs_when_asked_and_the_final_ones_at_the_end(store, tmp_path):
+    uri, exp, _ = store
+    tracker, error, _ = tracked_fit(uri, exp, epochs=5, settings={"plot": True, "plot_every_epochs": 2})
+    assert error is None
+    mc = MlflowClient(uri)
+    top = sorted(a.path for a in mc.list_artifacts(tracker.run_id, "plots"))
+    assert [p for p in top if "epoch_" in p] == ["plots/epoch_002", "plots/epoch_004"]
+    assert "plots/curves.png" in top
+    frame = pd.read_csv(artifact(mc, tracker.run_id, "stats/steps.csv", tmp_path))
+    assert len(frame) == 5 * 6  # the progress pictures did not disturb the statistics
+    assert "plots/epoch_002/curves.png" in [a.path for a in mc.list_artifacts(tracker.run_id, "plots/epoch_002")]
+
+
+def test_negative_plot_interval_is_refused():
+    with pytest.raises(nnexp.ConfigError, match="plot_every_epochs"):
+        tracking.RunTracker(uri="sqlite:///x.db", experiment_id="0", run_name="r", params={}, tags={},
+                            config_yaml="", settings={"plot_every_epochs": -1})

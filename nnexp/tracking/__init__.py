@@ -24,6 +24,8 @@ Settings (the ``tracking`` config group; ``enabled``, ``uri``, ``experiment`` ar
   ``histogram_bins`` (32).
 - ``save_model`` (true): ``model.npz`` via :meth:`Network.save` (``Network.load`` reads it).
 - ``plot`` (true): ``plots/*.png`` via :func:`nnexp.plots.plot_run` at the run's end.
+- ``plot_every_epochs`` (0): also draw them every k epochs during training, as
+  ``plots/epoch_NNN/*.png`` (off the step loop, at that epoch's end); 0: only at the end.
 - ``explain_max_params`` (5000): networks with at most this many parameters (and a dataset)
   get ``explain.txt``, every chain-rule factor of the trained network on the first training
   sample beside its finite difference (``nnexp explain``); 0 turns it off.

@@ -31,6 +31,7 @@ DEFAULT_SETTINGS = {
     "histogram_bins": 32,
     "save_model": True,
     "plot": True,
+    "plot_every_epochs": 0,
     "explain_max_params": 5000,
 }
 #: Keys of the ``tracking`` group that belong to the caller, not to the tracker.
@@ -54,7 +55,7 @@ def make_settings(settings) -> dict:
                               + ", ".join(DEFAULT_SETTINGS) + (f" (did you mean {hint!r}?)" if hint else ""))
         out[key] = value
     for key in ("log_every", "max_points", "stats_every", "tensors_every_epochs",
-                "histogram_every_steps", "histogram_bins"):
+                "histogram_every_steps", "histogram_bins", "plot_every_epochs", "explain_max_params"):
         low = 1 if key in ("stats_every", "histogram_bins") else 0
         if not isinstance(out[key], int) or out[key] < low:
             raise ConfigError(f"tracking.{key}", out[key], f"an integer >= {low}")
@@ -135,6 +136,9 @@ class RunTracker:
         every = s["tensors_every_epochs"]
         if every and epoch % every == 0:
             self._dump(run, f"epoch_{epoch:03d}")
+        if s["plot"] and s["plot_every_epochs"] and epoch % s["plot_every_epochs"] == 0 \
+                and epoch < run.epochs:  # the last epoch's pictures are the run's own
+            self._guarded(lambda: self._plot_progress(run, epoch))
         self._pending.append((dict(metrics), epoch, int(time.time() * 1000)))  # Metrics at flush
         if time.perf_counter() - self._last_flush >= s["flush_every_s"]:
             self._flush(run)
@@ -301,6 +305,16 @@ class RunTracker:
                      grad_hist=out / "stats" / "grad_hist.npz")
         except Exception as exc:  # noqa: BLE001 - a broken picture must not lose the run
             warnings.warn(f"nnexp tracking: plotting failed: {exc}", stacklevel=2)
+
+    def _plot_progress(self, run, epoch: int) -> None:
+        """The run's pictures so far, as ``plots/epoch_NNN/`` (``plot_every_epochs``)."""
+        out = self.staging / "progress"
+        (out / "stats").mkdir(parents=True, exist_ok=True)
+        self.stats.write_csv(out / "stats" / "steps.csv")
+        self.hist.save(out / "stats" / "grad_hist.npz")
+        self._plot(run, out)
+        store.retry(self._client.log_artifacts, self.run_id, str(out / "plots"), f"plots/epoch_{epoch:03d}")
+        shutil.rmtree(out)
 
     def _explain(self, run, out: Path) -> None:
         """The chain rule of the trained network on the first training sample, factor by
