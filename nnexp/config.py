@@ -77,7 +77,8 @@ class TrackingConfig:
     uri: str = "sqlite:///mlflow.db"
     experiment: Optional[str] = None
     log_every: int = 0            # steps between per-step metric rows sent to MLflow; 0: auto
-    max_points: int = 200         # with log_every 0: about this many rows per run
+    max_points: int = 200         # with log_every 0: at most this many rows per run ...
+    min_points: int = 50          # ... and at least this many (all steps of a shorter run)
     flush_every_s: float = 5.0    # seconds between writes to the store (epoch metrics batched)
     stats_every: int = 1          # steps between rows of the full-resolution stats/steps.csv
     tensors_every_epochs: int = 0  # epochs between grads/params .npz dumps; 0: last epoch only

@@ -305,3 +305,18 @@ def test_negative_plot_interval_is_refused():
     with pytest.raises(nnexp.ConfigError, match="plot_every_epochs"):
         tracking.RunTracker(uri="sqlite:///x.db", experiment_id="0", run_name="r", params={}, tags={},
                             config_yaml="", settings={"plot_every_epochs": -1})
+
+
+def test_auto_logging_gives_even_a_fast_short_run_curves_in_mlflow(store):
+    uri, exp, _ = store
+    tracker, error, _ = tracked_fit(uri, exp, epochs=3)  # 18 fast steps, default (auto) settings
+    assert error is None
+    mc = MlflowClient(uri)
+    assert steps_of(mc, tracker.run_id, "grad_norm/dense_0.W") == list(range(1, 19))
+
+
+def test_auto_logging_keeps_at_least_min_points_rows_of_a_longer_run(store):
+    uri, exp, _ = store
+    tracker, error, _ = tracked_fit(uri, exp, epochs=20, settings={"min_points": 10})  # 120 steps
+    steps = steps_of(MlflowClient(uri), tracker.run_id, "grad_norm/dense_0.W")
+    assert 10 <= len(steps) <= 13 and steps[-1] == 120

@@ -14,8 +14,10 @@ Use::
 
 Settings (the ``tracking`` config group; ``enabled``, ``uri``, ``experiment`` are the caller's):
 
-- ``log_every`` (0): steps between per-step rows sent to MLflow; 0 = auto, about
-  ``max_points`` (200) rows per run. Every step is kept in ``stats/steps.csv`` regardless.
+- ``log_every`` (0): steps between per-step rows sent to MLflow; 0 = auto: at most
+  ``max_points`` (200) rows per run, sparser when writing them would cost more than 2% of the
+  training time, but at least ``min_points`` (50) rows (every step of a shorter run). Every
+  step is kept in ``stats/steps.csv`` regardless.
 - ``stats_every`` (1): steps between rows of ``stats/steps.csv`` (1 = full resolution).
 - ``tensors_every_epochs`` (0): epochs between ``tensors/epoch_NNN/{grads,params}.npz`` dumps;
   0 = at the last epoch only. ``tensors_at_steps`` ([]): global steps to dump at as well

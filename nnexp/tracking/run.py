@@ -23,6 +23,7 @@ from nnexp.tracking.params import TAG_MAX, cap, clean_key, finite_items
 DEFAULT_SETTINGS = {
     "log_every": 0,
     "max_points": 200,
+    "min_points": 50,
     "flush_every_s": 5.0,
     "stats_every": 1,
     "tensors_every_epochs": 0,
@@ -54,7 +55,7 @@ def make_settings(settings) -> dict:
             raise ConfigError(f"tracking.{key}", value, "one of the settings "
                               + ", ".join(DEFAULT_SETTINGS) + (f" (did you mean {hint!r}?)" if hint else ""))
         out[key] = value
-    for key in ("log_every", "max_points", "stats_every", "tensors_every_epochs",
+    for key in ("log_every", "max_points", "min_points", "stats_every", "tensors_every_epochs",
                 "histogram_every_steps", "histogram_bins", "plot_every_epochs", "explain_max_params"):
         low = 1 if key in ("stats_every", "histogram_bins") else 0
         if not isinstance(out[key], int) or out[key] < low:
@@ -217,15 +218,18 @@ class RunTracker:
         self.timings["flush"] += self._last_flush - t0
 
     def _auto_every(self, run, now: float) -> int:
-        """Steps between logged rows: at most ``max_points`` rows, and row writes (at
-        VALUE_COST_S per value) within LOG_BUDGET of the measured time per step."""
+        """Steps between logged rows: at most ``max_points`` rows; row writes (at VALUE_COST_S
+        per value) within LOG_BUDGET of the measured time per step, but never fewer than
+        ``min_points`` rows, so even a run of fast steps has curves to compare in the UI."""
         s = self.settings
         steps = max(1, run.step)
         step_time = max(1e-7, (now - self._train_started - self.timings["flush"]) / steps)
         row_cost = (self.stats.width - 2) * VALUE_COST_S
         total = max(1, run.epochs * run.steps_per_epoch // s["stats_every"])
         by_points = math.ceil(total / max(1, s["max_points"]))
-        return max(1, by_points, math.ceil(row_cost / (LOG_BUDGET * step_time * s["stats_every"])))
+        by_budget = math.ceil(row_cost / (LOG_BUDGET * step_time * s["stats_every"]))
+        at_least = math.ceil(total / max(1, s["min_points"]))
+        return max(1, by_points, min(by_budget, at_least))
 
     def _step_metrics(self, now: int, final: bool) -> list:
         """Every ``self.every``-th recorded row (and the last one at the end) as Metric objects."""
