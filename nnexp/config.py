@@ -234,18 +234,30 @@ def build_parts(cfg, registry) -> Parts:
 
     check_ranges(cfg)
     plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    dataset = registry.create("dataset", plain["dataset"])
+    dataset = _create(registry, "dataset", plain["dataset"])
     if not isinstance(dataset, Dataset):
         raise ConfigError(f"dataset {plain['dataset']['type']!r}", type(dataset).__name__,
                           "a factory returning nnexp.Dataset")
-    loss = registry.create("loss", plain["loss"])
+    loss = _create(registry, "loss", plain["loss"])
     network = build_network(plain["model"], dataset, loss, plain["seed"], registry)
     check_data(network, dataset.X_train, dataset.y_train)
-    optimizer = registry.create("optimizer", plain["optimizer"])
-    schedule = registry.create("schedule", plain["schedule"]) if plain.get("schedule") else None
+    optimizer = _create(registry, "optimizer", plain["optimizer"])
+    schedule = _create(registry, "schedule", plain["schedule"]) if plain.get("schedule") else None
     task = cfg.trainer.task
     return Parts(dataset, network, loss, optimizer, schedule,
                  dataset.task if task == "auto" else task)
+
+
+def _create(registry, group: str, spec: dict):
+    """``registry.create`` whose option errors name the config key (``optimizer.lr``) rather
+    than the component's own wording (``adam lr``), so the user sees what to override."""
+    try:
+        return registry.create(group, spec)
+    except ConfigError as exc:
+        option = str(exc.where).split()[-1]
+        if option not in spec or option == "type":
+            raise
+        raise ConfigError(f"{group}.{option} ({spec.get('type')})", exc.given, exc.expected) from None
 
 
 def _check_size(what: str, asserted, actual: int, dataset) -> None:

@@ -14,7 +14,8 @@ from conftest import FAST, Watched, store_client
 BAD_INPUT = [
     (["model.activation=rleu"], ["Unknown activation", "Did you mean 'relu'?"]),
     (["optimizer.lr=abc"], ["optimizer.lr", "could not be converted to Float"]),
-    (["optimizer.lr=-1"], ["lr", "got -1.0", "0 < value"]),
+    (["optimizer.lr=-1"], ["optimizer.lr (adam): got -1.0", "0 < value"]),
+    (["dataset=spirals", "dataset.noise=-1"], ["dataset.noise (spirals): got -1.0"]),
     (["model.foo=1"], ["Key 'foo' not in 'ModelConfig'", "nnexp --cfg job"]),
     (["optimizer=adm"], ["Could not find 'optimizer/adm'", "Did you mean 'adam'?"]),
     (["loss=half_sse"], ["Did you mean 'half_squared_error'?"]),
