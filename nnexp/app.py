@@ -178,8 +178,11 @@ def _missing_config_message(exc) -> str:
     suggestion = _alias_target(exc.missing_cfg_file or "") or did_you_mean(missing, exc.options or [])
     if suggestion:
         text += f"\nDid you mean {suggestion!r}?"
-    if exc.options is not None:
+    group = (exc.missing_cfg_file or "").rsplit("/", 1)[0]
+    if exc.options is not None and group in ("dataset", "loss", "optimizer", "schedule"):
         text += "\nInstalled plugins add options to dataset, loss, optimizer and schedule: run `nnexp plugins`."
+    elif group == "experiment":
+        text += "\nExperiments are the files in conf/experiment/ (see `nnexp --help`)."
     return text
 
 

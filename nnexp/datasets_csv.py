@@ -30,13 +30,14 @@ def load_csv(seed: int = 0, path: str | None = None, target: str | Sequence[str]
         raise ConfigError("dataset 'csv' task", task, " or ".join(map(repr, TASKS)))
     if not path:
         raise ConfigError("dataset 'csv' path", path, "the path of a CSV file (dataset.path=...)")
+    file = Path(path).expanduser()
+    frame = _read(file, sep)  # a missing or unreadable file is the first thing to say
     targets = _as_list(target)
     if not targets:
-        raise ConfigError("dataset 'csv' target", target, "the name of the target column(s)")
+        raise ConfigError("dataset 'csv' target", target, "the name of the target column(s) "
+                          f"(dataset.target=...), one of: {', '.join(map(str, frame.columns))}")
     if task == "classification" and len(targets) > 1:
         raise ConfigError("dataset 'csv' target", target, "one column for classification")
-    file = Path(path).expanduser()
-    frame = _read(file, sep)
     features = _as_list(features) or [c for c in frame.columns if c not in targets]
     for col in [*targets, *features]:
         _check_column(file, frame, col, role="target" if col in targets else "feature")

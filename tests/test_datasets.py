@@ -214,3 +214,19 @@ def test_bad_csv_stops_the_cli_before_any_run_is_recorded(tmp_path):
     assert "has no target column 'lable'" in proc.stderr and "Did you mean 'label'?" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_csv_without_target_lists_the_files_columns(tmp_path):
+    import nnexp
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    with pytest.raises(nnexp.ConfigError, match="one of: a, b, label"):
+        nnexp.get_registry().create("dataset", {"type": "csv", "path": str(path)})
+
+
+def test_csv_missing_file_is_reported_before_a_missing_target(tmp_path):
+    import nnexp
+
+    with pytest.raises(nnexp.DataError, match="does not exist"):
+        nnexp.get_registry().create("dataset", {"type": "csv", "path": str(tmp_path / "nope.csv")})
