@@ -95,3 +95,11 @@ def test_a_missing_store_says_how_to_create_runs(tmp_path, compare):
 def test_an_empty_store_says_how_to_create_runs(sweep_store, compare):
     out = compare(sweep_store[0] / "empty", "--no-png")
     assert out.returncode == 2 and "no runs yet" in out.stderr
+
+
+def test_picture_titles_cut_run_ids_to_eight_characters():
+    from nnexp.commands.compare import short_title
+
+    title = "sweep sweep-xor-20261125-144840 (63991cedccea4da78b2020fdf9872555)"
+    assert short_title(title) == "sweep sweep-xor-20261125-144840 (63991ced)"
+    assert short_title("experiment lr-sweep") == "experiment lr-sweep"

@@ -47,6 +47,17 @@ def legend_texts(ax):
     return [t.get_text() for t in legend.get_texts()] if legend else []
 
 
+def outside(artist, ax) -> bool:
+    """Whether a drawn ``artist`` (a legend) lies entirely outside ``ax``'s plotting area."""
+    box, area = artist.get_window_extent(), ax.get_window_extent()
+    return (box.x0 >= area.x1 or box.x1 <= area.x0 or box.y0 >= area.y1 or box.y1 <= area.y0)
+
+
+def within_figure(text, fig) -> bool:
+    box, page = text.get_window_extent(), fig.bbox
+    return box.x0 >= page.x0 and box.x1 <= page.x1 and box.y0 >= page.y0 and box.y1 <= page.y1
+
+
 def assert_png(path):
     data = Path(path).read_bytes()
     assert data.startswith(PNG) and len(data) > 5000
@@ -61,6 +72,9 @@ def test_activation_gallery_has_every_registered_activation_and_the_plugins(regi
         assert ax.get_xlabel() == "z" and ax.get_ylabel()
         assert len(legend_texts(ax)) == 2
     assert fig.get_suptitle()
+    identity = axes[titles.index("identity")]
+    low, high = identity.get_ylim()
+    assert low < -4 and high > 4  # z = ±4: the identity line is shown whole
 
 
 def test_gallery_shows_an_installed_plugin_packages_activations():
@@ -94,9 +108,11 @@ def test_loss_gallery_has_every_loss_with_two_targets(registry):
     fig = plots.loss_gallery(registry=registry)
     axes = visible(fig)
     assert [ax.get_title() for ax in axes] == registry.names("loss")
+    fig.draw_without_rendering()
     for ax in axes:
         assert ax.get_xlabel() and ax.get_ylabel()
         assert len(legend_texts(ax)) == 4
+        assert outside(ax.get_legend(), ax)  # a legend inside would hide a curve
 
 
 def test_loss_curves_respect_each_losses_domain(registry):
@@ -182,6 +198,8 @@ def test_decision_boundary_reports_test_accuracy_and_classes(moons_run):
     acc = np.mean(net.predict(ds.X_test).argmax(axis=1) == truth)
     assert f"test accuracy {acc:.1%}" in ax.get_title()
     assert legend_texts(ax) == ["class upper", "class lower"]
+    ax.figure.draw_without_rendering()
+    assert outside(ax.get_legend(), ax)  # never over the points (XOR's (1, 1))
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
 
 
@@ -201,7 +219,22 @@ def test_gradient_histograms_have_one_panel_per_parameter(moons_run):
     fig = plots.grad_hist_figure(moons_run[3] / "grad_hist.npz")
     axes = visible(fig)
     assert [ax.get_title() for ax in axes] == [f"dense_{i}.{k}" for i in range(3) for k in "Wb"]
-    assert all(ax.get_ylabel() == "step" and ax.get_xlabel() == "∂L/∂p" for ax in axes)
+    assert all(ax.get_ylabel() == "step" and ax.get_xlabel() == "|∂L/∂p| (log scale)"
+               and ax.get_xscale() == "log" for ax in axes)
+    fig.draw_without_rendering()
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    ticks = [t.get_text() for t in bar.get_yticklabels()]
+    assert ticks and all(t.replace(",", "").isdigit() for t in ticks)  # 1, 10, 100: no 3×10⁰
+    assert ticks[0] == "1"
+
+
+def test_gradient_histogram_folds_signed_bins_onto_magnitudes():
+    from nnexp.plots.run import fold
+
+    counts, edges = fold(np.array([1, 2, 3, 4]), np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
+    assert list(counts) == [5, 5] and list(edges) == [0.0, 1.0, 2.0]
+    counts, edges = fold(np.array([1, 7, 2]), np.array([-3.0, -1.0, 1.0, 3.0]))
+    assert list(counts) == [7, 3] and list(edges) == [0.0, 1.0, 3.0]
 
 
 def test_sweep_metrics_sorted_with_mean_and_std(tmp_path):
@@ -222,10 +255,19 @@ def test_sweep_curves_overlay_one_line_per_configuration(moons_run, tmp_path):
     fig = plots.plot_sweep_curves({"a": [history, history], "b": history}, metric="val_loss")
     ax = visible(fig)[0]
     assert legend_texts(ax) == ["a (n=2)", "b"]
+    assert "band: mean ± 1 std" in ax.get_legend().get_title().get_text()  # says what is shaded
     assert ax.get_ylabel() == "val_loss" and ax.get_xlabel() == "epoch"
     long = pd.DataFrame({"cfg": ["x"] * 3 + ["y"] * 3, "epoch": [1, 2, 3] * 2,
                          "loss": [3.0, 2.0, 1.0, 3.0, 2.5, 2.0]})
     assert_png(plots.plot_sweep_curves(long, "loss", by="cfg", out=tmp_path / "c.png"))
+    title = "Training loss — sweep sweep-spirals-20261125-144840-and-a-long-suffix (63991ced)"
+    fig = plots.sweep_curves_figure({"model.hidden=[64,64], model.activation=relu": history},
+                                    title=title)
+    fig.draw_without_rendering()
+    ax = visible(fig)[0]
+    assert ax.get_title().replace("\n", " ") == title
+    assert within_figure(ax.title, fig)  # wrapped, never cut off at the figure's edge
+    assert ax.get_legend().get_title().get_text() == ""  # one run each: no band to explain
 
 
 def test_layer_gradient_chart_has_one_line_per_configuration():

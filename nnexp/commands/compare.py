@@ -142,13 +142,22 @@ def write_plots(mc, frame, config, metric: str | None, png: Path, title: str) ->
     curves: dict[str, list] = {}
     for label, run_id in zip(labels, frame["run_id"]):
         curves.setdefault(label, []).append(_history(mc, run_id))
-    paths = [plot_sweep_curves(curves, "loss", out=png, title=f"Training loss: {title}")]
+    paths = [plot_sweep_curves(curves, "loss", out=png, title=f"Training loss — {short_title(title)}")]
     if seeded and metric in frame.columns:
         table = frame.assign(configuration=labels, **{metric: frame[metric].astype(float)})
         table = table[table["status"] == "FINISHED"]
         paths.append(plot_sweep_metrics(table, metric, "configuration",
-                                        out=png.with_name(png.stem + "_seeds.png")))
+                                        out=png.with_name(png.stem + "_seeds.png"),
+                                        title=f"Final {metric} — {short_title(title)} "
+                                              "(mean ± std over seeds)"))
     return paths
+
+
+def short_title(title: str) -> str:
+    """``title`` with MLflow run ids (32 hex digits) cut to their first 8, for pictures."""
+    import re
+
+    return re.sub(r"\b([0-9a-f]{8})[0-9a-f]{24}\b", r"\1", title)
 
 
 def _label(row, group, seeded: bool) -> str:

@@ -29,6 +29,13 @@ def hide_unused(axes, used: int) -> None:
         ax.set_visible(False)
 
 
+def suptitle(fig: Figure, title: str) -> None:
+    """The figure's overall title, set apart from the panels' own titles (bigger, bold, with
+    room below it) so the two never read as one crowded line."""
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    fig.get_layout_engine().set(h_pad=0.08)
+
+
 def save(fig: Figure, path) -> Path:
     """Write ``fig`` as PNG to ``path`` (parents created); returns the path."""
     path = Path(path)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nnexp.plots._figure import clip_limits, figure, grid, hide_unused, save, unavailable
+from nnexp.plots._figure import (clip_limits, figure, grid, hide_unused, save, suptitle,
+                                 unavailable)
 
 Z = np.linspace(-4.0, 4.0, 401)
 
@@ -61,7 +62,8 @@ def _draw_activation(ax, name: str, registry) -> None:
     ax.plot(Z, da, label=df, color="tab:orange", lw=1.6, ls="--")
     ax.axhline(0, color="0.6", lw=0.6)
     ax.axvline(0, color="0.6", lw=0.6)
-    clip_limits(ax, np.concatenate([a, da]))
+    # z runs over [-4, 4]: ±5 shows identity-like curves whole and still tames fast growers
+    clip_limits(ax, np.concatenate([a, da]), -5.0, 5.0)
     ax.set_xlabel("z")
     ax.set_ylabel("value")
     ax.legend(fontsize=8, loc="upper left")
@@ -81,7 +83,7 @@ def _gallery(kind: str, names, registry, draw, max_cols: int, panel, title: str)
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the rest
             unavailable(ax, _title(registry, kind, name), f"could not evaluate:\n{exc}")
     hide_unused(axes, len(names))
-    fig.suptitle(title, fontsize=13)
+    suptitle(fig, title)
     return fig
 
 
@@ -145,13 +147,16 @@ def _draw_loss(ax, name: str, registry) -> None:
     clip_limits(ax, np.concatenate(everything), -6.0, 6.0)
     ax.set_xlabel(domain["xlabel"], fontsize=8)
     ax.set_ylabel("loss / gradient")
-    ax.legend(fontsize=7)
+    # below the panel: losses fill their panels (V shapes, flat gradients) so any spot
+    # inside would hide a curve
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              borderaxespad=0.0, frameon=False)
     ax.grid(alpha=0.3)
 
 
 def loss_gallery(names: Sequence[str] | None = None, registry=None):
     """One panel per loss: L (solid) and dL/dŷ (dashed) against the prediction, two targets."""
-    return _gallery("loss", names, registry, _draw_loss, 3, (4.4, 3.3),
+    return _gallery("loss", names, registry, _draw_loss, 3, (4.4, 3.9),
                     "Loss functions and their gradients for fixed targets (batch of one)")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import ListedColormap, LogNorm
 
-from nnexp.plots._figure import figure, grid, hide_unused, save
+from nnexp.plots._figure import figure, grid, hide_unused, save, suptitle
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
 
@@ -66,7 +66,7 @@ def curves_figure(history, title: str = "Training curves"):
     fig, axes = figure(1, max(len(keys), 1))
     for ax, key in zip(axes.flat, keys):
         _curve_panel(ax, frame, key, f"{key.capitalize()} per epoch")
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
 
 
@@ -101,7 +101,7 @@ def decision_boundary_figure(network, dataset, resolution: int = 300):
     regions = _classes_of(network, np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
     n_classes = max(int(truth.max()) + 1, int(regions.max()) + 1, len(dataset.classes or []))
     colors = [f"C{i % 10}" for i in range(n_classes)]
-    fig, axes = figure(1, 1, panel=(5.6, 4.8))
+    fig, axes = figure(1, 1, panel=(6.6, 4.8))
     ax = axes[0, 0]
     ax.contourf(g0, g1, regions, levels=np.arange(n_classes + 1) - 0.5,
                 cmap=ListedColormap(colors), alpha=0.25)
@@ -114,7 +114,9 @@ def decision_boundary_figure(network, dataset, resolution: int = 300):
     ax.set_title(f"Decision boundary on {dataset.name} ({split} accuracy {acc:.1%})")
     labels = (dataset.feature_names or ["feature 1", "feature 2"])[:2]
     ax.set(xlabel=labels[0], ylabel=labels[1])
-    ax.legend(loc="upper right", fontsize=8)
+    # outside the axes, right of the plane: a legend inside would hide points (XOR's (1, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
+              title=f"{split} points", title_fontsize=8)
     return fig
 
 
@@ -177,8 +179,9 @@ def _load_hist(grad_hist) -> dict[str, np.ndarray]:
 
 
 def grad_hist_figure(grad_hist, title: str = "Gradient histograms over training"):
-    """Per parameter, the distribution of ∂L/∂p at each recorded step: one row per step
-    (time runs downwards), x the gradient value, colour the count (log scale)."""
+    """Per parameter, the distribution of |∂L/∂p| at each recorded step: one row per step
+    (time runs downwards), x the gradient's magnitude on a log scale (so late, small
+    gradients are as readable as early, large ones), colour the count (log scale)."""
     data = _load_hist(grad_hist)
     names = [k.split("/", 1)[1] for k in data if k.startswith("counts/")]
     rows, cols = grid(len(names), 3)
@@ -190,28 +193,66 @@ def grad_hist_figure(grad_hist, title: str = "Gradient histograms over training"
         mesh = _hist_panel(ax, name, data, norm) or mesh
     hide_unused(axes, len(names))
     if mesh is not None:
-        fig.colorbar(mesh, ax=axes[:, -1].tolist(), label="count (log scale)", shrink=0.8)
-    fig.suptitle(title)
+        bar = fig.colorbar(mesh, ax=axes[:, -1].tolist(), label="count (log scale)", shrink=0.8)
+        _count_ticks(bar, top)
+    suptitle(fig, title)
+    fig.supxlabel("Each row is one recorded step: its equal-width bins over [−max|g|, max|g|], "
+                  "folded onto |g|. Faded cell: the first bin, every |g| from 0 up to its edge "
+                  "(drawn down to the axis' left end). White: no gradient in that bin.",
+                  fontsize=7.5, color="0.3")
     return fig
+
+
+def _count_ticks(bar, top: int) -> None:
+    """Plain-integer colour-bar ticks: 1, 2, 5, 10, … for small ranges, powers of 10 else."""
+    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
+
+    steps = (1, 2, 5) if top < 1000 else (1,)
+    ticks = [m * 10 ** e for e in range(len(str(top))) for m in steps if m * 10 ** e <= top]
+    bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
+    bar.ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
+
+
+def fold(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A histogram over symmetric ``edges`` [−m, m] as one over |g|: ``(counts, edges)``
+    with edges from 0 to m (a middle bin straddling 0 becomes the first, [0, its half-width])."""
+    n = len(counts)
+    half = n // 2
+    if n % 2 == 0:
+        return counts[half:] + counts[:half][::-1], np.abs(edges[half:])
+    folded = np.concatenate([[counts[half]], counts[half + 1:] + counts[:half][::-1]])
+    return folded, np.concatenate([[0.0], np.abs(edges[half + 1:])])
+
+
+FIRST_BIN_ALPHA = 0.4
+HIST_CMAP = "viridis"  # its lowest colour (count 1) is dark: clearly unlike empty (white) cells
 
 
 def _hist_panel(ax, name: str, data: dict, norm):
     steps = np.asarray(data["steps"])
     counts, edges = np.asarray(data[f"counts/{name}"], float), np.asarray(data[f"edges/{name}"])
+    rows = [fold(c, e) for c, e in zip(counts, edges)]
+    inner = [e[1] for _, e in rows if len(e) > 1 and e[1] > 0]
+    outer = [e[-1] for _, e in rows if len(e) > 1 and e[-1] > 0]
+    lo = min(inner) / 3 if inner else 1e-6
+    hi = max(outer) * 1.3 if outer else 1.0
     mesh = None
-    for r in range(len(counts)):  # each step has its own bin range: draw it as its own row
-        row = counts[r:r + 1]
-        mesh = ax.pcolormesh(edges[r], [r - 0.5, r + 0.5], np.where(row > 0, row, np.nan),
-                             norm=norm, cmap="magma_r")
-    m = float(np.abs(edges).max()) if edges.size else 1.0
-    ax.set_xlim(-m, m)
+    for r, (row, e) in enumerate(rows):  # each step has its own bin range: its own row
+        c = np.where(row > 0, row, np.nan)[None, :]
+        mesh = ax.pcolormesh(e[1:], [r - 0.5, r + 0.5], c[:, 1:], norm=norm, cmap=HIST_CMAP)
+        # the first bin holds every |g| in [0, e1]: drawn faded down to the axis' left edge
+        ax.pcolormesh([lo, e[1]], [r - 0.5, r + 0.5], c[:, :1], norm=norm, cmap=HIST_CMAP,
+                      alpha=FIRST_BIN_ALPHA)
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
     ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 6)).astype(int))
     ax.set_yticks(ticks, [str(steps[t]) for t in ticks])
     ax.set_ylim(len(steps) - 0.5, -0.5)  # first step at the top: time runs downwards
     ax.set_title(name)
-    ax.set_xlabel("∂L/∂p")
+    ax.set_xlabel("|∂L/∂p| (log scale)")
     ax.set_ylabel("step")
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    ax.grid(alpha=0.25, axis="x")
     return mesh
 
 

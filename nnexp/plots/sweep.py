@@ -3,12 +3,16 @@ seeds) and per-layer gradient norms across configurations (the vanishing-gradien
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from nnexp.plots._figure import figure, save
 from nnexp.plots.run import history_frame
+
+
+BAND_LEGEND = "line: mean over the n runs (seeds)\nshaded band: mean ± 1 std"
 
 
 def _label(keys: Sequence[str], values) -> str:
@@ -32,6 +36,12 @@ def _as_groups(curves, by, x: str) -> dict[str, list]:
     return groups
 
 
+def fitted_title(title: str, width: int = 60) -> str:
+    """``title`` wrapped onto lines of at most ``width`` characters (breaking at spaces, and
+    inside overlong words), so a long sweep name never runs past the figure's edge."""
+    return "\n".join(textwrap.wrap(title, width, break_on_hyphens=False)) or title
+
+
 def _finish(fig, out):
     return fig if out is None else save(fig, out)
 
@@ -44,6 +54,7 @@ def sweep_curves_figure(curves, metric: str = "loss", by="config", x: str = "epo
     groups = _as_groups(curves, by, x)
     fig, axes = figure(1, 1, panel=(7.5, 4.6))
     ax = axes[0, 0]
+    banded = False
     for i, (label, runs) in enumerate(groups.items()):
         table = np.array([r[metric].to_numpy(float) for r in runs if metric in r]
                          if len({len(r) for r in runs}) == 1 else [runs[0][metric].to_numpy(float)])
@@ -53,15 +64,17 @@ def sweep_curves_figure(curves, metric: str = "loss", by="config", x: str = "epo
         n = f" (n={len(table)})" if len(table) > 1 else ""
         ax.plot(steps, mean, color=f"C{i % 10}", label=f"{label}{n}")
         if len(table) > 1:
+            banded = True
             std = table.std(axis=0)
             ax.fill_between(steps, mean - std, mean + std, color=f"C{i % 10}", alpha=0.2)
     if "loss" in metric:
         ax.set_yscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} by configuration (mean ± std over seeds)")
+    ax.set_title(fitted_title(title or f"{metric} by configuration (mean ± std over seeds)", 50))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), title_fontsize=8,
+              title=BAND_LEGEND if banded else None, alignment="left")
     return fig
 
 
@@ -92,7 +105,7 @@ def sweep_metrics_figure(df, metric: str, by, title: str | None = None):
     ax.set_xlim(0, float((stats["mean"] + stats["std"].fillna(0)).max()) * 1.35 or 1)
     ax.set_xlabel(f"final {metric}")
     ax.set_ylabel(", ".join(keys))
-    ax.set_title(title or f"Final {metric} by configuration (mean ± std over seeds)")
+    ax.set_title(fitted_title(title or f"Final {metric} by configuration (mean ± std over seeds)"))
     ax.grid(alpha=0.3, axis="x")
     return fig
 
@@ -120,7 +133,7 @@ def layer_gradients_figure(df, by="config", layer: str = "layer", value: str = "
     ax.set_xticks(range(1, len(order) + 1), [str(o) for o in order], rotation=45, ha="right")
     ax.set_xlabel("layer (input on the left)")
     ax.set_ylabel(ylabel or f"{value} (log scale)")
-    ax.set_title(title or "Gradient norm per layer by configuration", fontsize=11)
+    ax.set_title(fitted_title(title or "Gradient norm per layer by configuration", 80), fontsize=11)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     return fig
