@@ -7,7 +7,7 @@ what Hydra leaves to the app:
 - a user's mistake anywhere (a bad override, a wrong type, an unknown component, a shape
   mismatch) is one message and exit code 2, never a traceback, and it is found before any
   MLflow run is created;
-- Ctrl-C and SIGTERM stop training at the end of the epoch, so the run ends as KILLED with
+- Ctrl-C and SIGTERM stop training at the end of the step, so the run ends as KILLED with
   what it logged kept (:mod:`nnexp.interrupts`);
 - inside a multirun a job never raises (Hydra would skip ``on_multirun_end``), see
   :mod:`nnexp.sweep`.
@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from nnexp.errors import NnexpError
-from nnexp.interrupts import StopAtEpochEnd, Terminated
+from nnexp.interrupts import StopAtStepEnd, Terminated
 
 
 CONFIG_PATH = "pkg://nnexp.conf"
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment(argv)
     saved_argv, sys.argv = sys.argv, ["nnexp", *argv]  # Hydra parses sys.argv
     try:
-        with StopAtEpochEnd():
+        with StopAtStepEnd():
             _run_hydra()
         if _job_error:
             raise _job_error.pop()
@@ -256,7 +256,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None) -> dic
     tracker = _make_tracker(cfg, hc, plain, parts, result, sweep_info) if cfg.tracking.enabled else None
     started = time.perf_counter()
     try:
-        callbacks = [c for c in (tracker, bar, StopAtEpochEnd.active) if c is not None]
+        callbacks = [c for c in (tracker, bar, StopAtStepEnd.active) if c is not None]
         history = _fit(parts, cfg, plain, callbacks, registry)
     finally:
         result["run_id"] = getattr(tracker, "run_id", None)

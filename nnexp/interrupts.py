@@ -1,13 +1,14 @@
-"""Ctrl-C and SIGTERM during training: stop at the end of the epoch, as a KILLED run.
+"""Ctrl-C and SIGTERM during training: stop at the end of the step, as a KILLED run.
 
 A KeyboardInterrupt raised wherever the signal lands can land inside a write to the tracking
 store, where MLflow, SQLAlchemy or SQLite may swallow it: the run then stays RUNNING and
 training goes on. So while a run trains, the first signal is only noted, and this plugin's
-``on_epoch_end`` (called after the tracker's) raises it from a known, safe place. ``fit`` then
+``on_step_end`` / ``on_epoch_end`` (called after the tracker's, which only buffers at a step
+end) raise it from a known, safe place: the end of the current step. ``fit`` then
 ends the run as KILLED and the tracker writes everything it holds. Outside training, or at a
 second signal, the interrupt is raised at once.
 
-    with StopAtEpochEnd() as stop:
+    with StopAtStepEnd() as stop:
         nnexp.fit(..., callbacks=[tracker, stop])
 """
 
@@ -24,36 +25,36 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so training ends its run as KILLED."""
 
 
-class StopAtEpochEnd:
+class StopAtStepEnd:
     """Handles SIGINT and SIGTERM (main thread only) within a ``with`` block."""
 
     #: The innermost active instance, for code that builds the callbacks of a run.
-    active: StopAtEpochEnd | None = None
+    active: StopAtStepEnd | None = None
 
     def __init__(self):
         self.pending: KeyboardInterrupt | None = None
         self.training = False
         self._previous: dict = {}
-        self._outer: StopAtEpochEnd | None = None
+        self._outer: StopAtStepEnd | None = None
 
-    def __enter__(self) -> StopAtEpochEnd:
+    def __enter__(self) -> StopAtStepEnd:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._on_signal)
-        self._outer, StopAtEpochEnd.active = StopAtEpochEnd.active, self
+        self._outer, StopAtStepEnd.active = StopAtStepEnd.active, self
         return self
 
     def __exit__(self, *exc) -> bool:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        StopAtEpochEnd.active = self._outer
+        StopAtStepEnd.active = self._outer
         return False
 
     def _on_signal(self, signum, frame):
         error = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if self.training and self.pending is None:
             self.pending = error
-            print("\nnnexp: stopping at the end of this epoch (signal again to stop now)",
+            print("\nnnexp: stopping after this step (signal again to stop now)",
                   file=sys.stderr, flush=True)
             return
         raise error
@@ -63,7 +64,14 @@ class StopAtEpochEnd:
         self.training = True
 
     @hookimpl(trylast=True)
+    def on_step_end(self, run, loss):
+        self._raise_pending()
+
+    @hookimpl(trylast=True)
     def on_epoch_end(self, run, epoch, metrics):
+        self._raise_pending()
+
+    def _raise_pending(self) -> None:
         if self.pending is not None:
             error, self.pending = self.pending, None
             self.training = False

@@ -235,7 +235,7 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
 def run_job(cfg, hc) -> dict:
     """Run one job of a sweep and record its result; never raises except on interruption."""
     from nnexp.app import new_result, run_experiment, run_name, user_error_message
-    from nnexp.interrupts import StopAtEpochEnd
+    from nnexp.interrupts import StopAtStepEnd
 
     result = new_result(hc)
     sweep_dir = _absolute(hc.sweep.dir, hc.runtime.cwd)
@@ -243,7 +243,7 @@ def run_job(cfg, hc) -> dict:
         state = json.loads((sweep_dir / STATE_FILE).read_text())
         if state.get("jobs"):  # name the run by what varies across the sweep
             result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
-        with StopAtEpochEnd():
+        with StopAtStepEnd():
             run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_run_id") else None)
     except KeyboardInterrupt:
         result.update(status="KILLED", error="interrupted (Ctrl-C or SIGTERM)")
