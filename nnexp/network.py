@@ -258,8 +258,8 @@ class Network:
         return net
 
     def summary(self) -> str:
-        """One line per layer: name, output shape, parameter count."""
-        lines, shape = [], self.input_shape
+        """One line per layer: name, the layer with its options, parameter count."""
+        lines = []
         for name, layer in zip(self.names, self.layers):
             n = sum(p.size for p in layer.params.values())
             lines.append(f"{name:<16} {repr(layer):<44} params={n}")

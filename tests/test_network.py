@@ -114,3 +114,10 @@ def test_outputs_hold_each_layers_output():
     out = net.forward(X)
     assert len(net.outputs) == 4 and net.outputs[-1] is out
     assert net.outputs[1].shape == (2, 5)
+
+
+def test_summary_lists_each_layer_with_its_parameter_count():
+    text = tiny().summary().splitlines()
+    assert text[0].startswith("dense_0") and text[0].endswith("params=25")  # 5x4 W + 5 b
+    assert text[1].startswith("relu_0") and text[1].endswith("params=0")
+    assert text[-1] == "total params: 43  dtype: float32"  # 25 + (3x5 + 3)
