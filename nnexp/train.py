@@ -211,7 +211,7 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
                 run.optimizer.lr = run.schedule.lr_at(epoch, base_lr, run.epochs)
             run.epoch = epoch + 1
             order = rng.permutation(len(X))[:n] if shuffle else None
-            metrics = _train_epoch(run, trainer, X[:n] if order is None else X, y, n, order, hook)
+            metrics = _train_epoch(run, trainer, X, y, n, order, hook)  # n: len(X) or a multiple of bs
             metrics["lr"] = float(run.optimizer.lr)
             if val is not None:
                 metrics.update({f"val_{k}": v for k, v in

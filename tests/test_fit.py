@@ -139,12 +139,13 @@ def test_a_hook_can_stop_training_after_an_epoch():
     assert len(nnexp.fit(net(), X, y, epochs=10, callbacks=[Stopper()])) == 2
 
 
-def test_a_single_sample_last_batch_is_skipped_with_batchnorm():
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_single_sample_last_batch_is_skipped_with_batchnorm(shuffle):
     X, y = data(9)
     model = nnexp.Network([{"type": "dense", "units": 4}, "batchnorm", "relu",
                            {"type": "dense", "units": 1}, "sigmoid"], 4)
     rec = Recorder()
-    nnexp.fit(model, X, y, epochs=2, batch_size=4, callbacks=[rec])
+    nnexp.fit(model, X, y, epochs=2, batch_size=4, shuffle=shuffle, callbacks=[rec])
     assert sum(e[0] == "step" for e in rec.events) == 2 * 2  # 8 of 9 samples: two batches of 4
 
 
