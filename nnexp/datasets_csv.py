@@ -98,7 +98,7 @@ def _check_column(file: Path, frame, col: str, role: str) -> None:
     raise DataError(msg)
 
 
-def _line(frame, mask) -> int:
+def _line(mask) -> int:
     """The file line (header is line 1) of the first row where ``mask`` holds."""
     return int(np.argmax(np.asarray(mask))) + 2
 
@@ -109,13 +109,14 @@ def _check_numeric(file: Path, column, role: str) -> None:
     numeric = pd.to_numeric(column, errors="coerce")
     bad = numeric.isna() & column.notna()
     if bad.any():
-        line = _line(column, bad)
+        line = _line(bad)
         raise DataError(f"CSV file {str(file)!r}: {role} column {column.name!r} is not numeric "
                         f"(line {line} has {column[bad].iloc[0]!r}); expected numbers. Encode "
                         f"it as numbers, or leave it out with dataset.features=[...].")
     _check_missing(file, column, role)
-    if not np.isfinite(numeric.to_numpy(np.float64)).all():
-        line = _line(column, ~np.isfinite(numeric.to_numpy(np.float64)))
+    infinite = ~np.isfinite(numeric.to_numpy(np.float64))
+    if infinite.any():
+        line = _line(infinite)
         raise DataError(f"CSV file {str(file)!r}: {role} column {column.name!r} has an infinite "
                         f"value at line {line}; expected finite numbers.")
 
@@ -125,7 +126,7 @@ def _check_missing(file: Path, column, role: str) -> None:
     if missing.any():
         raise DataError(f"CSV file {str(file)!r}: {role} column {column.name!r} has "
                         f"{int(missing.sum())} missing value(s) (NaN), the first at line "
-                        f"{_line(column, missing)}; expected a value in every row. Drop or "
+                        f"{_line(missing)}; expected a value in every row. Drop or "
                         "impute those rows first.")
 
 
