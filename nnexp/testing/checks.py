@@ -86,7 +86,7 @@ def derivative(component, registry):
     require(np.shape(dz) == z.shape, f"df(z) has shape {np.shape(dz)}, expected {z.shape}")
     worst = compare("df(z)", dz, numeric, idx)
     require(worst.rel_error <= DEFAULT_TOL, f"df does not match the derivative of f: {worst.describe()}")
-    if ex.attr(act, "elementwise", True):
+    if getattr(act, "elementwise", True):
         g = np.random.default_rng(3).normal(size=z.shape)
         act.forward(z, True)
         require_same("backward(g) vs g * df(z)", act.backward(g), g * dz)
@@ -130,7 +130,7 @@ def batch_independence(component, registry):
     x = ex.layer_input(built, seed=2)
     x2 = x.copy()
     x2[1:] = ex.layer_input(built, seed=3)[1:]
-    modes = (True, False) if ex.attr(built.obj, "batch_independent", True) else (False,)
+    modes = (True, False) if getattr(built.obj, "batch_independent", True) else (False,)
     rewind = rewinder(built.dropout_rng)
     for training in modes:
         runs = []

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnexp.base import BuildContext, Layer
+from nnexp.data import one_hot
 from nnexp.network import make_rngs
 
 BATCH = 6
@@ -27,11 +28,6 @@ DEFAULT_INPUT_SHAPE = (5,)
 INPUT_SCALE = 2.0
 KINK_MARGIN = 1e-3
 LOSS_OUTPUTS = 4
-
-
-def attr(obj, name: str, default):
-    """A kit convention attribute of a component (instance first, then its factory)."""
-    return getattr(obj, name, default)
 
 
 def away_from_kinks(values: np.ndarray, kinks) -> np.ndarray:
@@ -58,13 +54,13 @@ class Built:
 
 
 def options(component) -> dict:
-    return dict(attr(component.factory, "check_options", {}) or {})
+    return dict(getattr(component.factory, "check_options", {}) or {})
 
 
 def build_layer(component, registry, *, dtype="float64", seed=0, opts=None) -> Built:
     """``component.factory(**check_options)`` built for ``(batch, *check_input_shape)`` inputs."""
     obj = component.factory(**(options(component) if opts is None else opts))
-    shape = tuple(attr(obj, "check_input_shape", DEFAULT_INPUT_SHAPE))
+    shape = tuple(getattr(obj, "check_input_shape", DEFAULT_INPUT_SHAPE))
     rngs = make_rngs(seed)
     ctx = BuildContext(np.dtype(dtype), rngs["init"], rngs["dropout"], registry,
                        "xavier_uniform", f"{component.name}_0")
@@ -83,12 +79,12 @@ def layer_input(built: Built, seed: int, dtype="float64", batch: int = BATCH) ->
     """Inputs ``(batch, *input_shape)`` ~ N(0, 2²), kept away from the component's kinks."""
     rng = np.random.default_rng(seed)
     x = INPUT_SCALE * rng.normal(size=(batch, *built.input_shape))
-    return away_from_kinks(x, attr(built.obj, "kinks", ())).astype(dtype)
+    return away_from_kinks(x, getattr(built.obj, "kinks", ())).astype(dtype)
 
 
 def loss_paths(loss) -> list[bool]:
     """``from_logits`` values to check: both when the loss fuses with an activation."""
-    return [False, True] if attr(loss, "fuses_with", None) else [False]
+    return [False, True] if getattr(loss, "fuses_with", None) else [False]
 
 
 def loss_batch(loss, registry, seed: int, from_logits: bool, dtype="float64", batch: int = BATCH):
@@ -96,19 +92,19 @@ def loss_batch(loss, registry, seed: int, from_logits: bool, dtype="float64", ba
     real scores, logits, or — for a fusing loss without from_logits — its activation's output."""
     rng = np.random.default_rng(seed)
     shape = (batch, LOSS_OUTPUTS)
-    kind = attr(loss, "check_targets", "real")
+    kind = getattr(loss, "check_targets", "real")
     if kind == "binary":
         y = rng.integers(0, 2, size=shape).astype(np.float64)
     elif kind == "onehot":
-        y = np.eye(LOSS_OUTPUTS)[rng.integers(0, LOSS_OUTPUTS, size=batch)]
+        y = one_hot(rng.integers(0, LOSS_OUTPUTS, size=batch), LOSS_OUTPUTS)
     else:
         y = rng.normal(size=shape)
     pred = rng.normal(size=shape)
-    fuses = attr(loss, "fuses_with", None)
+    fuses = getattr(loss, "fuses_with", None)
     if fuses and not from_logits:
         # Logits ~ N(0, 1) keep probabilities off 0 and 1, where -log p curves too fast
         # for central differences.
         pred = registry.create("activation", fuses).f(pred)
     else:
-        pred = y + away_from_kinks(pred - y, attr(loss, "kinks", ()))
+        pred = y + away_from_kinks(pred - y, getattr(loss, "kinks", ()))
     return pred.astype(dtype), y.astype(dtype)
