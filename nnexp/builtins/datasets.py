@@ -13,14 +13,9 @@ import numpy as np
 from nnexp.data import make_splits
 from nnexp.datasets_csv import load_csv
 from nnexp.errors import ConfigError
+from nnexp.explain import SPEC_PARAMS
 from nnexp.hookspecs import hookimpl
 from nnexp.optim import check_range
-
-#: The tutorial's network (SPEC.md's worked example): the teacher of the ``tutorial`` dataset.
-TUTORIAL_W1 = np.array([[0.1, -0.2, 0.3, 0.4], [-0.5, 0.6, -0.1, 0.2]])
-TUTORIAL_B1 = np.array([0.05, -0.05])
-TUTORIAL_W2 = np.array([[0.3, -0.6], [0.8, 0.1], [-0.4, 0.5]])
-TUTORIAL_B2 = np.array([0.1, -0.2, 0.0])
 
 
 def _count(name: str, n) -> int:
@@ -137,7 +132,9 @@ def tutorial(seed: int = 0, n: int = 200, noise: float = 0.0, standardize: bool 
     check_range("dataset 'tutorial' noise", noise, 0)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4))
-    z2 = np.maximum(X @ TUTORIAL_W1.T + TUTORIAL_B1, 0) @ TUTORIAL_W2.T + TUTORIAL_B2
+    W1, b1, W2, b2 = (np.array(SPEC_PARAMS[k]) for k in ("dense_0.W", "dense_0.b",
+                                                          "dense_1.W", "dense_1.b"))
+    z2 = np.maximum(X @ W1.T + b1, 0) @ W2.T + b2
     y = np.clip(1 / (1 + np.exp(-z2)) + rng.normal(0, noise, size=z2.shape), 0, 1)
     return make_splits(X, y, name="tutorial", seed=seed, task="regression",
                        val_fraction=val_fraction, test_fraction=test_fraction,
