@@ -120,6 +120,18 @@ def test_gradient_check_refuses_float32_components():
         check_gradients(dense, np.ones((2, 3)))
 
 
+def test_gradient_check_wrt_selects_tensors_and_rejects_a_typo():
+    net = nnexp.Network([{"type": "dense", "units": 2}], 3, dtype="float64")
+    X, y = np.ones((2, 3)), np.zeros((2, 2))
+    assert {t.tensor for t in check_gradients(net, X, y, wrt="input").tensors} == {"input"}
+    assert {t.tensor for t in check_gradients(net, X, y, wrt="params").tensors} == set(net.params)
+    # A misspelt wrt used to check nothing and report success.
+    with pytest.raises(nnexp.ConfigError, match="'params'"):
+        check_gradients(net, X, y, wrt="param")
+    with pytest.raises(nnexp.ConfigError, match="wrt"):
+        check_gradients(net.layers[0], X, wrt="inputs")
+
+
 def test_parametrize_with_checks_gives_one_case_per_component_and_check():
     mark = parametrize_with_checks(nnexp.load_registry(entry_points=False), names=["relu", "mse"])
     ids = [p.id for p in mark.args[1]]

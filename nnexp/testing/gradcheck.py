@@ -132,6 +132,19 @@ def _require_float64(name: str, arrays) -> None:
                               "float64 (build the component with dtype float64)")
 
 
+WRT = ("all", "input", "params")
+
+
+def _wrt(wrt: str, x: np.ndarray, params: dict) -> dict:
+    """The tensors to differentiate: the input, the parameters or both (``wrt``)."""
+    if wrt not in WRT:
+        raise ConfigError("gradient check wrt", wrt, " or ".join(map(repr, WRT)))
+    tensors = {"input": x} if wrt != "params" else {}
+    if wrt != "input":
+        tensors.update(params)
+    return tensors
+
+
 def _check(target: str, f, analytic: dict, tensors: dict, eps, tol, max_entries, seed) -> GradientReport:
     """Compare each analytic gradient against central differences of ``f`` in its tensor."""
     rng = np.random.default_rng(seed)
@@ -179,10 +192,7 @@ def check_layer_gradients(layer: Layer, x, *, training=True, wrt="all", dropout_
         rewind()
         return float(np.sum(proj * layer.forward(x, training)))
 
-    tensors = {"input": x} if wrt in ("all", "input") else {}
-    if wrt in ("all", "params"):
-        tensors.update(layer.params)
-    return _check(type(layer).__name__, f, analytic, tensors, eps, tol, max_entries, seed)
+    return _check(type(layer).__name__, f, analytic, _wrt(wrt, x, layer.params), eps, tol, max_entries, seed)
 
 
 def check_network_gradients(network, X, y, loss="mse", *, training=True, wrt="all",
@@ -203,10 +213,7 @@ def check_network_gradients(network, X, y, loss="mse", *, training=True, wrt="al
         rewind()
         return loss.forward(network.forward(X, training), y)
 
-    tensors = {"input": X} if wrt in ("all", "input") else {}
-    if wrt in ("all", "params"):
-        tensors.update(network.params)
-    return _check(repr(network), f, analytic, tensors, eps, tol, max_entries, seed)
+    return _check(repr(network), f, analytic, _wrt(wrt, X, network.params), eps, tol, max_entries, seed)
 
 
 def check_gradients(target, x=None, y=None, **options) -> GradientReport:
