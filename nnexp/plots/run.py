@@ -71,9 +71,14 @@ def curves_figure(history, title: str = "Training curves"):
 
 
 # -- decision boundary ----------------------------------------------------------------------
-def _classes_of(network, X) -> np.ndarray:
-    out = np.asarray(network.predict(X), dtype=np.float64)
+def _labels(out) -> np.ndarray:
+    """Class indices of network outputs or targets: argmax of several columns, else > 0.5."""
+    out = np.asarray(out, dtype=np.float64)
     return out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(int)
+
+
+def _classes_of(network, X) -> np.ndarray:
+    return _labels(network.predict(X))
 
 
 def _shown_split(dataset):
@@ -82,7 +87,7 @@ def _shown_split(dataset):
                                                   (dataset.X_val, dataset.y_val, "validation"),
                                                   (dataset.X_train, dataset.y_train, "training"))
                        if x is not None)
-    return X, (y.argmax(axis=1) if y.shape[1] > 1 else (y[:, 0] > 0.5).astype(int)), split
+    return X, _labels(y), split
 
 
 def _plane(points: np.ndarray, resolution: int):
