@@ -7,9 +7,9 @@ config (``conf/experiment/digits.yaml``, through Hydra's compose API, exactly as
 and times ``nnexp.fit`` alone (no tracking, no start-up), once per seed. A seed fixes both the
 weights and the train/validation/test split, so seeds also show how much the split matters.
 
-BLAS runs on one thread by default (threadpoolctl): for matrices this small a second OpenBLAS
-thread buys nothing, and on a shared, loaded machine its spinning threads made one run ~50x
-slower (3 s -> 168 s). ``--blas-threads 0`` keeps the library default to measure that too.
+BLAS runs on one thread by default (:func:`nnexp.threads.blas_threads`, as the app does): for
+matrices this small a second OpenBLAS thread buys nothing, and on a shared, loaded machine its
+spinning threads made one run ~50x slower (3 s -> 168 s). ``--blas-threads 0`` keeps the library default to measure that too.
 Wall time on a shared machine swings with other processes' load (printed beside each run);
 CPU seconds are the process's own work and do not.
 Needs the nnexp-sklearn plugin package (``pip install plugins/nnexp-sklearn``). Run::
@@ -21,7 +21,6 @@ Needs the nnexp-sklearn plugin package (``pip install plugins/nnexp-sklearn``). 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
@@ -56,18 +55,6 @@ def run(seed: int, registry) -> tuple[float, float, float]:
     return evaluate(parts)["test_accuracy"], seconds, cpu
 
 
-def blas_limit(threads: int):
-    if threads <= 0:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    # threadpoolctl limits only libraries already loaded: scipy's own OpenBLAS (the optimizers'
-    # axpy) loads lazily inside fit and would otherwise run its own threads.
-    with contextlib.suppress(ImportError):
-        import scipy.linalg.blas  # noqa: F401
-    return threadpool_limits(limits=threads)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2,3,4,5,6,7", help="comma-separated seeds")
@@ -75,13 +62,14 @@ def main() -> None:
     args = p.parse_args()
     from nnexp.config import register_configs
     from nnexp.plugins import get_registry
+    from nnexp.threads import blas_threads
 
     registry = get_registry()
     register_configs(registry)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy "
           f"{np.__version__}, BLAS threads: {args.blas_threads or 'library default'}")
     accs, secs, cpus = [], [], []
-    with blas_limit(args.blas_threads):
+    with blas_threads(args.blas_threads):
         for seed in (int(s) for s in args.seeds.split(",")):
             acc, sec, cpu = run(seed, registry)
             accs.append(acc)
