@@ -38,8 +38,8 @@ def compose(seed: int):
         return hydra_compose("config", overrides=["+experiment=digits", "tracking=off", f"seed={seed}"])
 
 
-def run(seed: int, registry) -> tuple[float, float, float]:
-    """(test accuracy, training wall seconds, training CPU seconds) of one seed."""
+def run(seed: int, registry) -> tuple[float, int, float, float]:
+    """(test accuracy, test images, training wall seconds, training CPU seconds) of one seed."""
     from nnexp.app import evaluate
     from nnexp.config import build_parts
     from nnexp.train import fit
@@ -52,7 +52,7 @@ def run(seed: int, registry) -> tuple[float, float, float]:
         epochs=tr.epochs, batch_size=tr.batch_size, validation_data=(ds.X_val, ds.y_val),
         shuffle=tr.shuffle, schedule=parts.schedule, task=parts.task, registry=registry)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return evaluate(parts)["test_accuracy"], seconds, cpu
+    return evaluate(parts)["test_accuracy"], len(ds.X_test), seconds, cpu
 
 
 def main() -> None:
@@ -71,11 +71,11 @@ def main() -> None:
     accs, secs, cpus = [], [], []
     with blas_threads(args.blas_threads):
         for seed in (int(s) for s in args.seeds.split(",")):
-            acc, sec, cpu = run(seed, registry)
+            acc, n_test, sec, cpu = run(seed, registry)
             accs.append(acc)
             secs.append(sec)
             cpus.append(cpu)
-            print(f"seed {seed}: test accuracy {acc:.4f} ({round(acc * 359)}/359 test images), "
+            print(f"seed {seed}: test accuracy {acc:.4f} ({round(acc * n_test)}/{n_test} test images), "
                   f"training {sec:.2f} s wall, {cpu:.2f} s CPU; load average "
                   f"{os.getloadavg()[0]:.1f}", flush=True)
     spread = f" ± {statistics.stdev(accs):.4f}" if len(accs) > 1 else ""
