@@ -308,6 +308,8 @@ def test_fit_sets_the_scheduled_lr_at_the_start_of_each_epoch():
 
 @pytest.mark.parametrize("spec, where", [
     ({"type": "step", "step_size": 0}, "step_size"),
+    ({"type": "step", "step_size": None}, "step_size"),  # was accepted, then TypeError in lr_at
+    ({"type": "constant", "warmup": 1.5}, "warmup"),
     ({"type": "step", "gamma": -0.5}, "gamma"),
     ({"type": "cosine", "t_max": 2.5}, "t_max"),
     ({"type": "cosine", "eta_min": -1}, "eta_min"),

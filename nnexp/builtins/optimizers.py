@@ -237,6 +237,13 @@ class Adagrad(Optimizer):
 
 
 # -- learning-rate schedules -----------------------------------------------------------------
+def _epochs(where: str, value, low: int = 1) -> int:
+    """``value`` as a whole number of epochs ``>= low``, or a ConfigError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(where, value, f"a whole number of epochs >= {low}")
+    return int(value)
+
+
 class WarmupSchedule(Schedule):
     """A schedule with optional linear warmup, as torch's ``SequentialLR`` of
     ``LinearLR(start_factor=warmup_start, total_iters=warmup)`` and the main schedule:
@@ -245,9 +252,7 @@ class WarmupSchedule(Schedule):
     Subclasses define :meth:`main_lr`."""
 
     def __init__(self, warmup: int = 0, warmup_start: float = 0.1):
-        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)):
-            raise ConfigError("schedule warmup", warmup, "a whole number of epochs >= 0")
-        self.warmup = int(check_range("schedule warmup", warmup, 0))
+        self.warmup = _epochs("schedule warmup", warmup, 0)
         self.warmup_start = check_range("schedule warmup_start", warmup_start, 0, 1)
 
     def lr_at(self, epoch: int, base_lr: float, epochs: int) -> float:
@@ -258,14 +263,6 @@ class WarmupSchedule(Schedule):
 
     def main_lr(self, epoch: int, base_lr: float, epochs: int) -> float:
         raise NotImplementedError
-
-
-def _epochs(where: str, value) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(where, value, "a whole number of epochs >= 1")
-    return int(check_range(where, value, 1))
 
 
 class Constant(WarmupSchedule):
@@ -296,7 +293,7 @@ class Cosine(WarmupSchedule):
     def __init__(self, t_max: int | None = None, eta_min: float = 0.0, warmup: int = 0,
                  warmup_start: float = 0.1):
         super().__init__(warmup, warmup_start)
-        self.t_max = _epochs("cosine schedule t_max", t_max)
+        self.t_max = None if t_max is None else _epochs("cosine schedule t_max", t_max)
         self.eta_min = check_range("cosine schedule eta_min", eta_min, 0)
 
     def main_lr(self, epoch, base_lr, epochs):
