@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from pathlib import Path
 
 from nnexp.tracking import store
-from nnexp.tracking.params import TAG_MAX, cap, clean_key
+from nnexp.tracking.params import TAG_MAX, cap, clean_key, finite_items
 from nnexp.tracking.summary import runs_frame, seed_summary
 
 SWEEP_TAG = "nnexp.sweep"
@@ -100,13 +99,5 @@ def _log(mc, run_id: str, tags: dict, metrics: dict) -> None:
     from mlflow.entities import Metric, RunTag
 
     now = int(time.time() * 1000)
-    batch = [Metric(clean_key(k), float(v), now, 0) for k, v in metrics.items()
-             if _finite(v)]
+    batch = [Metric(k, v, now, 0) for k, v in finite_items(metrics)[0].items()]
     store.retry(mc.log_batch, run_id, metrics=batch, tags=[RunTag(k, v) for k, v in tags.items()])
-
-
-def _finite(value) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
