@@ -320,3 +320,12 @@ def test_auto_logging_keeps_at_least_min_points_rows_of_a_longer_run(store):
     tracker, error, _ = tracked_fit(uri, exp, epochs=20, settings={"min_points": 10})  # 120 steps
     steps = steps_of(MlflowClient(uri), tracker.run_id, "grad_norm/dense_0.W")
     assert 10 <= len(steps) <= 13 and steps[-1] == 120
+
+
+def test_auto_logging_keeps_max_points_when_stats_are_recorded_every_few_steps(store):
+    uri, exp, _ = store
+    # 120 steps, a stats row every 2nd: 60 rows, of which every 6th (10 points) may be logged
+    tracker, error, _ = tracked_fit(uri, exp, epochs=20, settings={"stats_every": 2, "max_points": 10})
+    steps = steps_of(MlflowClient(uri), tracker.run_id, "grad_norm/dense_0.W")
+    assert error is None and len(steps) <= 11 and steps[-1] == 120
+    assert all(step % 2 == 0 for step in steps)

@@ -218,9 +218,10 @@ class RunTracker:
         self.timings["flush"] += self._last_flush - t0
 
     def _auto_every(self, run, now: float) -> int:
-        """Steps between logged rows: at most ``max_points`` rows; row writes (at VALUE_COST_S
-        per value) within LOG_BUDGET of the measured time per step, but never fewer than
-        ``min_points`` rows, so even a run of fast steps has curves to compare in the UI."""
+        """Steps between logged rows (a multiple of ``stats_every``, as rows are filtered by
+        step): at most ``max_points`` rows; row writes (at VALUE_COST_S per value) within
+        LOG_BUDGET of the measured time per step, but never fewer than ``min_points`` rows,
+        so even a run of fast steps has curves to compare in the UI."""
         s = self.settings
         steps = max(1, run.step)
         step_time = max(1e-7, (now - self._train_started - self.timings["flush"]) / steps)
@@ -229,7 +230,7 @@ class RunTracker:
         by_points = math.ceil(total / max(1, s["max_points"]))
         by_budget = math.ceil(row_cost / (LOG_BUDGET * step_time * s["stats_every"]))
         at_least = math.ceil(total / max(1, s["min_points"]))
-        return max(1, by_points, min(by_budget, at_least))
+        return max(1, by_points, min(by_budget, at_least)) * s["stats_every"]
 
     def _step_metrics(self, now: int, final: bool) -> list:
         """Every ``self.every``-th recorded row (and the last one at the end) as Metric objects."""
