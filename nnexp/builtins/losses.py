@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnexp.base import Loss
+from nnexp.builtins.activations import _sigmoid
 from nnexp.hookspecs import hookimpl
 from nnexp.optim import check_range
 
@@ -107,9 +108,8 @@ class BinaryCrossEntropy(Loss):
         self._y, self._logits = y_true, from_logits
         if from_logits:
             z = y_pred
-            e = np.exp(-np.abs(z))  # shared by the stable σ(z) and log(1 + e^-|z|)
-            self._p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-            return float((np.maximum(z, 0) - z * y_true + np.log1p(e)).mean())
+            self._p = _sigmoid(z)
+            return float((np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))).mean())
         eps = _clip_eps(y_pred.dtype)
         self._p, self._inside = np.clip(y_pred, eps, 1 - eps), (y_pred > eps) & (y_pred < 1 - eps)
         p = self._p
