@@ -113,7 +113,7 @@ def _from_plugin(plugin) -> tuple[Registry, str]:
 def _source(source, registry, kinds) -> tuple[Registry, list[Component]]:
     """The registry and every component of ``kinds`` that ``source`` stands for."""
     if isinstance(source, Registry):
-        registry = source
+        registry, source = source, None
     elif isinstance(source, types.ModuleType) or (source is not None and not isinstance(source, Iterable)):
         registry, plugin = _from_plugin(source)
         return registry, [c for k in kinds for c in registry.components(k) if c.provenance.plugin == plugin]
@@ -121,7 +121,7 @@ def _source(source, registry, kinds) -> tuple[Registry, list[Component]]:
         from nnexp.plugins import get_registry
 
         registry = get_registry()
-    if source is None or isinstance(source, Registry):
+    if source is None:
         return registry, [c for k in kinds for c in registry.components(k)]
     return registry, [c for c in source if c.kind in kinds]
 
