@@ -31,6 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import nnexp
+from nnexp.data import one_hot
 
 TARGETS = {"mlp": ("<=", 0.9), "tutorial-b1": (">=", 5.0), "tutorial-b32": (">=", 5.0)}
 
@@ -38,18 +39,13 @@ TARGETS = {"mlp": ("<=", 0.9), "tutorial-b1": (">=", 5.0), "tutorial-b32": (">="
 # -- the cases -------------------------------------------------------------------------------------
 def mlp_case(batch: int = 128, seed: int = 0):
     """nnexp trainer, its data, and the identical torch model builder for the MLP case."""
-    registry = nnexp.get_registry()
-    fused = ("loss", "cross_entropy") in registry and ("activation", "softmax") in registry
-    net = nnexp.Network.mlp(784, [256, 256], 10, activation="relu",
-                            output_activation="softmax" if fused else "identity", seed=seed)
-    trainer = nnexp.Trainer(net, loss="cross_entropy" if fused else "mse",
-                            optimizer={"type": "sgd", "lr": 0.01})
+    net = nnexp.Network.mlp(784, [256, 256], 10, activation="relu", output_activation="softmax",
+                            seed=seed)
+    trainer = nnexp.Trainer(net, loss="cross_entropy", optimizer={"type": "sgd", "lr": 0.01})
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(batch, 784)).astype(np.float32)
     labels = rng.integers(0, 10, size=batch)
-    Y = np.eye(10, dtype=np.float32)[labels]
-    note = "" if fused else "  (cross_entropy not registered yet: mse without softmax on both sides)"
-    return trainer, X, Y, labels, fused, note
+    return trainer, X, one_hot(labels, 10).astype(np.float32), labels
 
 
 def tutorial_case(batch: int, seed: int = 0):
@@ -88,8 +84,6 @@ def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Calla
     x = torch.from_numpy(X)
     if loss == "cross_entropy":
         target, loss_fn = torch.from_numpy(labels), torch.nn.CrossEntropyLoss()
-    elif loss == "mse":
-        target, loss_fn = torch.from_numpy(Y), torch.nn.MSELoss()
     else:  # the tutorial's half squared error: 0.5 * sum over outputs, mean over the batch
         target = torch.from_numpy(Y)
         loss_fn = lambda out, y: 0.5 * ((out - y) ** 2).sum() / len(y)  # noqa: E731
@@ -104,7 +98,7 @@ def torch_step(torch, net: nnexp.Network, X, Y, loss: str, labels=None) -> Calla
     return step
 
 
-def numpy_mlp_step(net: nnexp.Network, X, Y, fused: bool, lr: float = 0.01) -> Callable[[], object]:
+def numpy_mlp_step(net: nnexp.Network, X, Y, lr: float = 0.01) -> Callable[[], object]:
     """The MLP step as one would hand-write it in numpy: same maths, no framework."""
     Ws = [net.params[f"dense_{i}.W"].copy() for i in range(3)]  # C order, as one writes it
     bs = [net.params[f"dense_{i}.b"].copy() for i in range(3)]
@@ -115,7 +109,7 @@ def numpy_mlp_step(net: nnexp.Network, X, Y, fused: bool, lr: float = 0.01) -> C
             z = acts[-1] @ W.T
             z += b
             acts.append(np.maximum(z, 0, out=z) if i < 2 else z)
-        d = _numpy_output_grad(acts[-1], Y, fused)
+        d = _softmax_cross_entropy_grad(acts[-1], Y)
         for i in (2, 1, 0):  # dL/dW = dᵀ a, dL/db = Σ d, dL/da = d W (masked by relu')
             gW, gb = d.T @ acts[i], d.sum(axis=0)
             if i:
@@ -127,10 +121,8 @@ def numpy_mlp_step(net: nnexp.Network, X, Y, fused: bool, lr: float = 0.01) -> C
     return step
 
 
-def _numpy_output_grad(z, Y, fused: bool):
-    """dL/dz of the output: softmax cross-entropy ``(softmax(z) - y) / n``, or mse's."""
-    if not fused:
-        return (z - Y) * (2.0 / z.size)
+def _softmax_cross_entropy_grad(z, Y):
+    """dL/dz of the output under softmax cross-entropy: ``(softmax(z) - y) / n``."""
     z -= z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
@@ -219,11 +211,10 @@ def _q(values, i: int) -> float:
 
 def run_case(case: str, torch, repeats: int, min_time: float) -> list[str]:
     if case == "mlp":
-        trainer, X, Y, labels, fused, note = mlp_case()
-        fns = {"nnexp": nnexp_step(trainer, X, Y),
-               "numpy": numpy_mlp_step(trainer.network, X, Y, fused)}
-        loss = "cross_entropy" if fused else "mse"
-        header = "784-256-256-10 relu MLP, softmax cross-entropy, sgd, batch 128, float32" + note
+        trainer, X, Y, labels = mlp_case()
+        fns = {"nnexp": nnexp_step(trainer, X, Y), "numpy": numpy_mlp_step(trainer.network, X, Y)}
+        loss = "cross_entropy"
+        header = "784-256-256-10 relu MLP, softmax cross-entropy, sgd, batch 128, float32"
     else:
         batch = int(case.rsplit("b", 1)[1])
         trainer, X, Y = tutorial_case(batch)
