@@ -270,6 +270,19 @@ def test_sweep_curves_overlay_one_line_per_configuration(moons_run, tmp_path):
     assert ax.get_legend().get_title().get_text() == ""  # one run each: no band to explain
 
 
+def test_sweep_curves_average_runs_of_different_lengths():
+    # seeds of one configuration that stopped early: every run counts, each epoch averages the
+    # runs that reached it (the line used to show the first run alone, with no band)
+    long = pd.DataFrame({"cfg": ["x"] * 5, "run_id": ["r1"] * 3 + ["r2"] * 2,
+                         "epoch": [1, 2, 3, 1, 2], "loss": [4.0, 2.0, 1.0, 2.0, 1.0]})
+    ax = visible(plots.sweep_curves_figure(long, "loss", by="cfg"))[0]
+    assert legend_texts(ax) == ["x (n=2)"]
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(line.get_ydata(), [3.0, 1.5, 1.0])
+    assert len(ax.collections) == 1  # the ± std band
+
+
 def test_layer_gradient_chart_has_one_line_per_configuration():
     df = pd.DataFrame({"config": ["sigmoid"] * 3 + ["relu"] * 3, "layer": ["d0", "d1", "d2"] * 2,
                        "grad_norm": [1e-6, 1e-4, 1e-2, 0.1, 0.1, 0.1]})

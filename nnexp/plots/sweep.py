@@ -51,21 +51,24 @@ def sweep_curves_figure(curves, metric: str = "loss", by="config", x: str = "epo
     """One line per configuration: the mean of ``metric`` over its runs (seeds), with a
     ± std band when there are several. ``curves``: ``{label: history or [histories]}`` or a
     long DataFrame with columns ``by``, ``x``, ``metric`` (and ``run_id`` for several seeds)."""
+    import pandas as pd
+
     groups = _as_groups(curves, by, x)
     fig, axes = figure(1, 1, panel=(7.5, 4.6))
     ax = axes[0, 0]
     banded = False
     for i, (label, runs) in enumerate(groups.items()):
-        table = np.array([r[metric].to_numpy(float) for r in runs if metric in r]
-                         if len({len(r) for r in runs}) == 1 else [runs[0][metric].to_numpy(float)])
-        if not table.size:
+        present = [r[metric].astype(float) for r in runs if metric in r]
+        if not present:
             continue
-        steps, mean = runs[0].index.to_numpy(), table.mean(axis=0)
-        n = f" (n={len(table)})" if len(table) > 1 else ""
+        # one column per run, aligned on x: each x averages the runs that reached it
+        table = pd.concat(present, axis=1, ignore_index=True).sort_index()
+        steps, mean = table.index.to_numpy(), table.mean(axis=1).to_numpy()
+        n = f" (n={len(present)})" if len(present) > 1 else ""
         ax.plot(steps, mean, color=f"C{i % 10}", label=f"{label}{n}")
-        if len(table) > 1:
+        if len(present) > 1:
             banded = True
-            std = table.std(axis=0)
+            std = table.std(axis=1, ddof=0).to_numpy()
             ax.fill_between(steps, mean - std, mean + std, color=f"C{i % 10}", alpha=0.2)
     if "loss" in metric:
         ax.set_yscale("log")
