@@ -6,16 +6,6 @@ import pytest
 import nnexp
 
 
-def has_dropout() -> bool:
-    return ("layer", "dropout") in nnexp.get_registry()
-
-
-def needs_dropout(rate):
-    """Dropout is a built-in layer of the catalogue; skip only while it is not registered."""
-    return pytest.param(rate, marks=pytest.mark.skipif(rate and not has_dropout(),
-                                                       reason="dropout layer not registered yet"))
-
-
 def data(seed=0, n=96):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 5))
@@ -30,7 +20,7 @@ def train(seed, dropout=0.0, dtype="float32", epochs=3):
     return net, history
 
 
-@pytest.mark.parametrize("dropout", [0.0, needs_dropout(0.3)])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_same_seed_gives_bit_identical_weights_and_history(dropout):
     (a, ha), (b, hb) = train(7, dropout), train(7, dropout)
     assert a.params.keys() == b.params.keys()
@@ -54,7 +44,7 @@ def test_global_numpy_random_state_has_no_effect():
         assert np.array_equal(a.params[k], b.params[k]), k
 
 
-@pytest.mark.parametrize("rate", [needs_dropout(0.2), needs_dropout(0.5)])
+@pytest.mark.parametrize("rate", [0.2, 0.5])
 def test_dropout_does_not_change_initial_weights(rate):
     plain = nnexp.Network.mlp(5, [16, 8], 1, seed=11)
     dropped = nnexp.Network.mlp(5, [16, 8], 1, seed=11, dropout=rate)
@@ -64,7 +54,7 @@ def test_dropout_does_not_change_initial_weights(rate):
         assert np.array_equal(plain.params[k], dropped.params[k]), k
 
 
-@pytest.mark.parametrize("rate", [needs_dropout(0.5)])
+@pytest.mark.parametrize("rate", [0.5])
 def test_dropout_draws_only_from_its_own_stream(rate):
     """After the same training, the shuffle and init streams are where they would be without
     dropout; only the dropout stream has moved."""
