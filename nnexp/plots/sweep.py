@@ -93,8 +93,9 @@ def sweep_metrics_figure(df, metric: str, by, title: str | None = None):
     ± std error bars over its runs (seeds), best at the top; ``n`` runs written beside."""
     keys = [by] if isinstance(by, str) else list(by)
     stats = df.groupby(keys, sort=False)[metric].agg(["mean", "std", "count"])
-    ascending = "loss" in metric  # lower is better for losses, higher for accuracies
-    stats = stats.sort_values("mean", ascending=not ascending)
+    lower_is_better = "loss" in metric  # losses; higher is better for accuracies
+    # barh draws the first row at the bottom: worst first puts the best at the top
+    stats = stats.sort_values("mean", ascending=not lower_is_better)
     labels = [_label(keys, v) for v in stats.index]
     fig, axes = figure(1, 1, panel=(7.0, 1.2 + 0.42 * len(stats)))
     ax = axes[0, 0]
