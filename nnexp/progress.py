@@ -20,12 +20,10 @@ SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")
 class ProgressBar:
     """A tqdm bar over the run's epochs. ``enabled=None`` shows it only on a terminal."""
 
-    def __init__(self, desc: str = "", enabled: bool | None = None, stream=None,
-                 position: int | None = None):
+    def __init__(self, desc: str = "", enabled: bool | None = None, stream=None):
         self.desc = desc
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = _is_terminal(self.stream) if enabled is None else bool(enabled)
-        self.position = position
         self.bar = None
 
     @hookimpl
@@ -37,7 +35,7 @@ class ProgressBar:
         from tqdm import tqdm  # only when a bar is shown
 
         self.bar = tqdm(total=run.epochs, desc=self.desc, unit="epoch", file=self.stream,
-                        position=self.position, leave=True, dynamic_ncols=True)
+                        leave=True, dynamic_ncols=True)
 
     @hookimpl
     def on_epoch_end(self, run, epoch, metrics):
