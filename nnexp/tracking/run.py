@@ -239,7 +239,9 @@ class RunTracker:
         rows = self.stats.rows_since(self._logged_rows)
         self._logged_rows = self.stats.n
         rows = rows[rows[:, 0] % self.every == 0]
-        if final and self.stats.n:
+        if len(rows):
+            self._last_logged_step = rows[-1, 0]
+        if final and self.stats.n:  # the last row always, unless it was just sampled
             last = self.stats.rows_since(self.stats.n - 1)
             if last[0, 0] != self._last_logged_step:
                 rows = np.concatenate([rows, last])
@@ -252,8 +254,6 @@ class RunTracker:
                     out.append(Metric(key, value, now, step))
                 elif not math.isnan(value):
                     bad.add(key)
-        if len(rows):
-            self._last_logged_step = rows[-1, 0]
         self._note_skipped(bad)
         return out
 
