@@ -172,14 +172,18 @@ def jacobian(layers: Sequence, h: np.ndarray) -> np.ndarray:
 
 def explain(network=None, x=None, y=None, loss=SPEC_LOSS, registry=None) -> Explanation:
     """Every factor of one forward and backward pass of ``network`` (default: the tutorial's
-    with SPEC.md's weights) on one sample ``x`` ``(n_in,)`` with target ``y`` ``(n_out,)``."""
+    with SPEC.md's weights) on one sample ``x`` ``(n_in,)`` with target ``y`` ``(n_out,)``.
+    A missing ``x`` or ``y`` is SPEC.md's for the tutorial, else drawn by :func:`sample_for`."""
     from nnexp.train import _resolve
     from nnexp.base import Loss
 
     net = as_float64(network) if network is not None else tutorial_network(registry)
     loss_obj = _resolve(registry or net.registry, "loss", loss, Loss)
-    x = np.asarray(SPEC_X if x is None and network is None else x, dtype=np.float64).ravel()
-    y = np.asarray(SPEC_Y if y is None and network is None else y, dtype=np.float64).ravel()
+    if x is None or y is None:
+        x0, y0 = (SPEC_X, SPEC_Y) if network is None else sample_for(net, loss_obj)
+        x, y = x0 if x is None else x, y0 if y is None else y
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
     _check_sample(net, x, y)
     out = Explanation(list(net.names), _loss_name(loss, loss_obj), x, y,
                       {k: v.copy() for k, v in net.params.items()}, param_symbols=_param_symbols(net))

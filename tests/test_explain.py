@@ -107,6 +107,19 @@ def test_float32_network_is_explained_in_float64_with_its_own_weights():
     assert_finite_differences_agree(ex)
 
 
+def test_network_without_a_sample_gets_one_drawn_for_its_loss():
+    # explain(net) used to fail with "x has 1 values" (np.asarray(None) is one NaN)
+    net = nnexp.Network.mlp(4, [2], 3, output_activation="sigmoid", seed=3)
+    loss = net.registry.create("loss", "mse")
+    x, y = sample_for(net, loss)
+    ex = explain(net, loss="mse")
+    np.testing.assert_array_equal(ex.x, x)
+    np.testing.assert_array_equal(ex.y, y)
+    given = explain(net, x=[0.1, 0.2, -0.3, 0.4], loss="mse")
+    np.testing.assert_array_equal(given.x, [0.1, 0.2, -0.3, 0.4])
+    np.testing.assert_array_equal(given.y, y)
+
+
 def test_cli_explains_a_saved_model(tmp_path):
     net = nnexp.Network.mlp(3, [4], 2, activation="tanh", output_activation="softmax", seed=5)
     path = net.save(tmp_path / "model.npz")
