@@ -39,6 +39,9 @@ def load_csv(seed: int = 0, path: str | None = None, target: str | Sequence[str]
     if task == "classification" and len(targets) > 1:
         raise ConfigError("dataset 'csv' target", target, "one column for classification")
     features = _as_list(features) or [c for c in frame.columns if c not in targets]
+    if leaked := [c for c in features if c in targets]:
+        raise ConfigError("dataset 'csv' features", features,
+                          f"columns other than the target {', '.join(map(repr, leaked))}")
     for col in [*targets, *features]:
         _check_column(file, frame, col, role="target" if col in targets else "feature")
     if not features:

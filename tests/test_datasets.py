@@ -192,6 +192,12 @@ def test_infinite_feature_and_missing_label_are_named(tmp_path):
     assert "target column 'label'" in msg and "1 missing" in msg and "line 3" in msg
 
 
+def test_csv_target_listed_among_features_is_refused(iris_like):
+    # the target as a feature would leak the answer into X: a perfect, meaningless score
+    with pytest.raises(nnexp.ConfigError, match=r"features.*'width'"):
+        load_csv(path=iris_like, target="width", task="regression", features=["length", "width"])
+
+
 def test_csv_options_are_checked(iris_like):
     with pytest.raises(nnexp.ConfigError, match="classification"):
         load_csv(path=iris_like, target="species", task="clustering")
