@@ -7,7 +7,8 @@ The table (artifact ``stats/steps.csv``) has these columns, in this order:
 - ``step`` (global step from 1, the index), ``epoch`` (from 1), ``loss`` (batch loss);
 - for each parameter ``p`` (``dense_0.W``, ``dense_0.b``, … as :meth:`Network.param_refs`):
   ``grad_norm/p`` = ‖∂L/∂p‖₂, ``grad_max/p`` = max |∂L/∂p|, ``weight_norm/p`` = ‖p‖₂ after the
-  step, ``update_ratio/p`` = ‖Δp‖₂ / ‖p‖₂ with Δp the step's actual update;
+  step, ``update_ratio/p`` = ‖Δp‖₂ / ‖p‖₂ with Δp the change since the previous row (the
+  step's actual update when every step is recorded; pass ``exact_updates`` otherwise);
 - for each tracked activation layer ``l``: ``dead_frac/l`` (relu-like: fraction of units whose
   output is ≤ 0 for every sample of the batch: they pass no gradient) or ``saturated_frac/l``
   (sigmoid/tanh-like: fraction of units whose output stays in a flat tail — below ``lo`` or
@@ -109,7 +110,8 @@ class StepStats:
 
     ``network``: an :class:`nnexp.Network`; ``optimizer``: the bound optimizer (read for
     ``lr``, and for whether its update is plain ``lr·g``); ``skip_layers``: indices of layers
-    whose ``network.outputs`` entry is not computed in training (a fused output activation).
+    whose ``network.outputs`` entry is not computed in training (a fused output activation);
+    ``exact_updates``: snapshot Δp even for plain SGD (needed when rows skip steps).
     Per step, the small parameters' gradients and values (and small layer outputs) are copied
     into one chunk row by a single ``np.concatenate``; a full chunk is reduced at once. Large
     parameters are reduced in place at every step. Rows are finished when read (:meth:`table`).

@@ -329,3 +329,40 @@ def test_auto_logging_keeps_max_points_when_stats_are_recorded_every_few_steps(s
     steps = steps_of(MlflowClient(uri), tracker.run_id, "grad_norm/dense_0.W")
     assert error is None and len(steps) <= 11 and steps[-1] == 120
     assert all(step % 2 == 0 for step in steps)
+
+
+class Snapshots:
+    """Every step's parameters (step 0: before training), copied."""
+
+    def __init__(self):
+        self.at = {}
+
+    @nnexp.hookimpl
+    def on_run_start(self, run):
+        self.at[0] = {k: v.copy() for k, v in run.network.params.items()}
+
+    @nnexp.hookimpl
+    def on_step_end(self, run, loss):
+        self.at[run.step] = {k: v.copy() for k, v in run.network.params.items()}
+
+
+def test_update_ratio_of_sparse_stats_rows_is_the_change_since_the_previous_row(store):
+    # plain SGD, a large (reduced in place) and a small (chunked) weight, a row every 2nd step:
+    # both columns must mean the same ‖θ_t − θ_{t−2}‖ / ‖θ_t‖
+    uri, exp, _ = store
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(64, 40)), rng.random((64, 3))
+    net = nnexp.Network([{"type": "dense", "units": 30}, "tanh", {"type": "dense", "units": 3}], 40,
+                        dtype="float64", seed=0)
+    tracker = tracking.RunTracker(uri=uri, experiment_id=exp, run_name="sparse-stats",
+                                  settings={"plot": False, "stats_every": 2})
+    snaps = Snapshots()
+    nnexp.fit(net, X, y, loss="mse", optimizer={"type": "sgd", "lr": 0.1}, epochs=2, batch_size=16,
+              callbacks=[tracker, snaps])
+    columns, values = tracker.stats.table()
+    assert list(values[:, 0]) == [2, 4, 6, 8]
+    for row in values:
+        now, before = snaps.at[int(row[0])], snaps.at[int(row[0]) - 2]
+        for name in ("dense_0.W", "dense_1.W"):
+            want = np.linalg.norm(now[name] - before[name]) / np.linalg.norm(now[name])
+            assert row[columns.index(f"update_ratio/{name}")] == pytest.approx(want, rel=1e-6), name
