@@ -53,7 +53,8 @@ def train(overrides: list[str], registry, every: int = 50):
     history = nnexp.fit(parts.network, ds.X_train, ds.y_train, loss=parts.loss,
                         optimizer=parts.optimizer, epochs=cfg.trainer.epochs,
                         batch_size=cfg.trainer.batch_size, validation_data=(ds.X_val, ds.y_val),
-                        schedule=parts.schedule, callbacks=[rec], registry=registry)
+                        shuffle=cfg.trainer.shuffle, schedule=parts.schedule, task=parts.task,
+                        callbacks=[rec], registry=registry)
     columns, values = rec.stats.table()
     steps = pd.DataFrame(values, columns=columns).set_index("step")
     return history, steps, rec, parts
