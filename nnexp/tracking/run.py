@@ -290,7 +290,7 @@ class RunTracker:
             self._dump(run, f"epoch_{run.epoch:03d}" if done else f"step_{run.step:06d}")
         (out / "stats").mkdir(exist_ok=True)
         self.stats.write_csv(out / "stats" / "steps.csv")
-        if run.step and (not self.hist.steps or self.hist.steps[-1] != run.step):
+        if run.step:  # the last step's histogram (record skips a step it already holds)
             self.hist.record(run.step, run.epoch)
         self.hist.save(out / "stats" / "grad_hist.npz")
         if self.config_yaml:
