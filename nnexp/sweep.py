@@ -145,6 +145,7 @@ def validate_jobs(config, jobs: list[list[str]]) -> None:
             job_cfg = loader.load_sweep_config(config, list(overrides))
             with open_dict(job_cfg):
                 del job_cfg["hydra"]
+            _check_same_store(config, job_cfg)
             build_parts(job_cfg, registry)
         except Exception as exc:
             message = user_error_message(exc)
@@ -154,6 +155,20 @@ def validate_jobs(config, jobs: list[list[str]]) -> None:
     if errors:
         raise SweepConfigError(f"{len(errors)} of {len(jobs)} jobs have an invalid config; "
                                "nothing was run:\n" + "\n".join(errors))
+
+
+def _check_same_store(config, job_cfg) -> None:
+    """A tracked sweep records every job under its one parent run: a job cannot choose
+    another store or experiment (it would be recorded in the sweep's, under a wrong param)."""
+    if not (config.tracking.enabled and job_cfg.tracking.enabled):
+        return
+    for key in ("uri", "experiment"):
+        mine, sweeps = job_cfg.tracking[key], config.tracking[key]
+        if mine != sweeps:
+            raise SweepConfigError(
+                f"tracking.{key}: got {mine!r}, but every job of a tracked sweep is recorded in "
+                f"the sweep's ({'null' if sweeps is None else repr(sweeps)}); "
+                f"run one sweep per tracking.{key}.")
 
 
 def finish(status: str) -> None:

@@ -78,6 +78,17 @@ def test_an_invalid_job_stops_the_sweep_before_any_run(nnexp_cli, tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # not even the store was created
 
 
+def test_a_sweep_over_the_store_or_experiment_is_refused_before_any_run(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", *XOR, "tracking.uri=sqlite:///a.db,sqlite:///b.db")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "2 of 2 jobs have an invalid config" in out.stderr
+    assert "tracking.uri: got 'sqlite:///a.db'" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("*.db"))
+    out = nnexp_cli("-m", *XOR, "tracking=off", "tracking.experiment=a,b")  # nothing recorded: fine
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_sweep_over_range_and_glob_runs_every_combination(nnexp_cli, tmp_path):
     out = nnexp_cli("-m", *XOR, "tracking=off", "seed=range(0,2)", "model=glob(*mlp)")
     assert out.returncode == 0, out.stdout + out.stderr
