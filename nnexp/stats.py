@@ -92,7 +92,7 @@ def _flat(a: np.ndarray) -> np.ndarray:
 def _views(arrays) -> list | None:
     """Flat views that follow in-place changes, or None if one would be a copy."""
     contiguous = all(a.flags.c_contiguous or a.flags.f_contiguous for a in arrays)
-    return [a.ravel("K") for a in arrays] if contiguous else None
+    return [_flat(a) for a in arrays] if contiguous else None
 
 
 #: Parameters with fewer elements are copied into a chunk each step and reduced together
@@ -162,7 +162,7 @@ class StepStats:
         self._offsets = np.cumsum([0, *sizes[:-1]]).astype(int)
         self._small_cols = np.array([[self._column(s, name) for name, _, _ in small]
                                      for s in range(4)], int)
-        self._w_prev = np.concatenate([w.ravel("K") for w in self._small_w] or [np.zeros(0)]).astype(float)
+        self._w_prev = np.concatenate([_flat(w) for w in self._small_w] or [np.zeros(0)]).astype(float)
 
     def _start(self) -> None:
         """Chunk layout: [grads | params | outputs when small] per row, or per-unit max/min."""
@@ -172,13 +172,13 @@ class StepStats:
         batch = len(outputs[self._act_index[0]]) if self.acts else 0
         self._n_units = sum(self._units)
         self._copy_acts = batch * self._n_units <= RAW_ACTS
-        width = 2 * self._p + (batch * sum(self._units) if self._copy_acts else 0)
+        width = 2 * self._p + (batch * self._n_units if self._copy_acts else 0)
         self._k = int(np.clip(2 ** 20 // max(1, width), 16, 512))  # chunk rows, ~8 MB at most
         self._pack = np.zeros((self._k, width))
         if not self._copy_acts:
             dtype = self.network.dtype  # a float64 out= for float32 data takes numpy's slow path
-            self._amax = np.zeros((self._k, sum(self._units)), dtype)
-            self._amin = np.zeros((self._k, sum(self._units)), dtype)
+            self._amax = np.zeros((self._k, self._n_units), dtype)
+            self._amin = np.zeros((self._k, self._n_units), dtype)
             bounds = np.cumsum([0, *self._units])
             self._reduce_plan = [(i, np.s_[lo:hi], kind == "saturated") for (i, _, kind, _, _), lo, hi
                                  in zip(self.acts, bounds[:-1], bounds[1:])]
