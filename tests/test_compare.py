@@ -103,3 +103,17 @@ def test_picture_titles_cut_run_ids_to_eight_characters():
     title = "sweep sweep-xor-20261125-144840 (63991cedccea4da78b2020fdf9872555)"
     assert short_title(title) == "sweep sweep-xor-20261125-144840 (63991ced)"
     assert short_title("experiment lr-sweep") == "experiment lr-sweep"
+
+
+def test_a_run_that_is_not_a_sweep_parent_is_refused_by_sweep(sweep_store, compare):
+    root, _, jobs = sweep_store
+    out = compare(root, "--sweep", jobs[0]["run_id"], "--no-png")
+    assert out.returncode == 2 and "is not a sweep's parent run" in out.stderr
+    assert jobs[0]["run_name"] in out.stderr
+
+
+def test_a_sweep_without_jobs_says_how_to_create_runs(tmp_path, compare):
+    uri = tracking.resolve_uri("sqlite:///mlflow.db", tmp_path)
+    parent = tracking.start_sweep(uri, tracking.ensure_experiment(uri, "e"), "no-jobs")
+    out = compare(tmp_path, "--sweep", parent, "--no-png")
+    assert out.returncode == 2 and "no-jobs" in out.stderr and "holds no runs yet" in out.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 from nnexp.tracking import store
 from nnexp.tracking.store import TrackingError
 from nnexp.tracking.summary import is_seed, runs_frame
+from nnexp.tracking.sweep import SWEEP_TAG
 
 HOW_TO_CREATE = ("Create runs first, e.g. `nnexp +experiment=tutorial` (one run) or "
                  "`nnexp -m +experiment=xor seed=0,1,2` (a sweep), then run `nnexp compare` "
@@ -70,13 +71,16 @@ def load_runs(mc, experiment: str | None, sweep: str | None):
         parent = _find_sweep(mc, ids, sweep)
         runs = mc.search_runs([parent.info.experiment_id],
                               f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-        return runs, f"sweep {parent.info.run_name} ({parent.info.run_id})"
+        title = f"sweep {parent.info.run_name} ({parent.info.run_id})"
+        if not runs:
+            raise TrackingError(f"The {title} holds no runs yet. {HOW_TO_CREATE}")
+        return runs, title
     if experiment is None:
         latest = _latest(mc, ids)
         if latest is None:
             raise TrackingError(f"The store holds no runs yet. {HOW_TO_CREATE}")
         ids = [latest.info.experiment_id]
-    runs = [r for r in mc.search_runs(ids) if r.data.tags.get("nnexp.sweep") != "true"]
+    runs = [r for r in mc.search_runs(ids) if r.data.tags.get(SWEEP_TAG) != "true"]
     name = mc.get_experiment(ids[0]).name
     if not runs:
         raise TrackingError(f"Experiment {name!r} holds no runs yet. {HOW_TO_CREATE}")
@@ -85,15 +89,19 @@ def load_runs(mc, experiment: str | None, sweep: str | None):
 
 def _find_sweep(mc, ids, sweep: str):
     if sweep == "latest":
-        parent = _latest(mc, ids, "tags.`nnexp.sweep` = 'true'")
+        parent = _latest(mc, ids, f"tags.`{SWEEP_TAG}` = 'true'")
         if parent is None:
             raise TrackingError(f"No sweep in this store yet. {HOW_TO_CREATE}")
         return parent
     try:
-        return mc.get_run(sweep)
+        parent = mc.get_run(sweep)
     except Exception as exc:  # noqa: BLE001 - MlflowException: RESOURCE_DOES_NOT_EXIST
         raise TrackingError(f"No run with id {sweep!r} in this store. Use --sweep without a "
                             "value for the latest sweep.") from exc
+    if parent.data.tags.get(SWEEP_TAG) != "true":
+        raise TrackingError(f"Run {sweep!r} ({parent.info.run_name}) is not a sweep's parent run. "
+                            "Use --sweep without a value for the latest sweep, or --experiment.")
+    return parent
 
 
 def record(run) -> dict:
