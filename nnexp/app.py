@@ -171,29 +171,27 @@ def user_error_message(exc: BaseException) -> str | None:
 
 def _missing_config_message(exc) -> str:
     """Hydra's "Could not find 'group/name'" without its search-path dump, plus a suggestion."""
+    from nnexp.config import REGISTRY_GROUPS
     from nnexp.errors import did_you_mean
 
     text = str(exc).split("\nConfig search path:")[0].strip()
-    missing = (exc.missing_cfg_file or "").rsplit("/", 1)[-1]
-    suggestion = _alias_target(exc.missing_cfg_file or "") or did_you_mean(missing, exc.options or [])
+    group, _, name = (exc.missing_cfg_file or "").rpartition("/")
+    suggestion = _alias_target(group, name) or did_you_mean(name, exc.options or [])
     if suggestion:
         text += f"\nDid you mean {suggestion!r}?"
-    group = (exc.missing_cfg_file or "").rsplit("/", 1)[0]
-    if exc.options is not None and group in ("dataset", "loss", "optimizer", "schedule"):
+    if exc.options is not None and group in REGISTRY_GROUPS:
         text += "\nInstalled plugins add options to dataset, loss, optimizer and schedule: run `nnexp plugins`."
     elif group == "experiment":
         text += "\nExperiments are the files in conf/experiment/ (see `nnexp --help`)."
     return text
 
 
-def _alias_target(missing: str) -> str | None:
-    """The primary name when ``group/name`` names a registry alias (groups list primary names)."""
+def _alias_target(kind: str, name: str) -> str | None:
+    """The primary name when ``kind=name`` names a registry alias (groups list primary names)."""
     from nnexp.config import REGISTRY_GROUPS
     from nnexp.plugins import get_registry
 
-    group, _, name = missing.rpartition("/")
-    kind = {g: k for k, g in REGISTRY_GROUPS.items()}.get(group)
-    if kind is None or (kind, name) not in get_registry():
+    if kind not in REGISTRY_GROUPS or (kind, name) not in get_registry():
         return None
     return get_registry().get(kind, name).name
 

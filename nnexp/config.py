@@ -24,9 +24,8 @@ from typing import Any, Optional
 from nnexp.errors import ConfigError
 from nnexp.optim import check_range
 
-#: Registry kind -> config group filled from the registry (one option per component).
-REGISTRY_GROUPS = {"dataset": "dataset", "loss": "loss", "optimizer": "optimizer",
-                   "schedule": "schedule"}
+#: Config groups filled from the registry kind of the same name (one option per component).
+REGISTRY_GROUPS = ("dataset", "loss", "optimizer", "schedule")
 _SCALARS = (int, float, bool, str)
 
 
@@ -179,9 +178,9 @@ def register_configs(registry) -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="nnexp_schema", node=NnexpConfig)
-    for kind, group in REGISTRY_GROUPS.items():
+    for kind in REGISTRY_GROUPS:
         for component in registry.components(kind):
-            cs.store(group=group, name=component.name, node=schema_for(kind, component),
+            cs.store(group=kind, name=component.name, node=schema_for(kind, component),
                      provider=component.provenance.distribution)
 
 
@@ -315,7 +314,7 @@ CONF_DIR = __import__("pathlib").Path(__file__).with_name("conf")
 
 def list_groups(registry) -> dict[str, list[str]]:
     """Config groups and their options: the registry's components and the YAML files."""
-    groups = {group: registry.names(kind) for kind, group in REGISTRY_GROUPS.items()}
+    groups = {kind: registry.names(kind) for kind in REGISTRY_GROUPS}
     for folder in sorted(CONF_DIR.iterdir()):
         if folder.is_dir() and folder.name not in ("hydra", "__pycache__"):
             options = groups.setdefault(folder.name, [])
