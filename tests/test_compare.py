@@ -112,6 +112,13 @@ def test_a_run_that_is_not_a_sweep_parent_is_refused_by_sweep(sweep_store, compa
     assert jobs[0]["run_name"] in out.stderr
 
 
+def test_a_negative_top_is_refused_rather_than_dropping_rows(sweep_store, compare, capsys):
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error
+        compare(sweep_store[0], "--top", "-1", "--no-png")
+    assert exc.value.code == 2
+    assert "--top: got -1; expected a number of rows >= 0" in capsys.readouterr().err
+
+
 def test_a_sweep_without_jobs_says_how_to_create_runs(tmp_path, compare):
     uri = tracking.resolve_uri("sqlite:///mlflow.db", tmp_path)
     parent = tracking.start_sweep(uri, tracking.ensure_experiment(uri, "e"), "no-jobs")

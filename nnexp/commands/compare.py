@@ -38,12 +38,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sweep", "-s", nargs="?", const="latest",
                    help="a sweep's parent run id, or no value for the latest sweep")
     p.add_argument("--metric", "-m", help="metric to sort by (default: val_loss, test_loss, loss, ...)")
-    p.add_argument("--top", type=int, default=0, help="print only the best N rows")
+    p.add_argument("--top", type=_count, default=0, help="print only the best N rows (0: all)")
     p.add_argument("--csv", type=Path, help="also write the whole table as CSV here")
     p.add_argument("--png", type=Path, default=Path("compare.png"),
                    help="loss curves PNG (default: compare.png; seeds chart beside it as *_seeds.png)")
     p.add_argument("--no-png", action="store_true", help="write no pictures")
     return p.parse_args(argv)
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"got {value}; expected a number of rows >= 0 (0: all)")
+    return value
 
 
 def open_store(uri: str):
