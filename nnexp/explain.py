@@ -174,11 +174,11 @@ def explain(network=None, x=None, y=None, loss=SPEC_LOSS, registry=None) -> Expl
     """Every factor of one forward and backward pass of ``network`` (default: the tutorial's
     with SPEC.md's weights) on one sample ``x`` ``(n_in,)`` with target ``y`` ``(n_out,)``.
     A missing ``x`` or ``y`` is SPEC.md's for the tutorial, else drawn by :func:`sample_for`."""
-    from nnexp.train import _resolve
+    from nnexp.train import resolve
     from nnexp.base import Loss
 
     net = as_float64(network) if network is not None else tutorial_network(registry)
-    loss_obj = _resolve(registry or net.registry, "loss", loss, Loss)
+    loss_obj = resolve(registry or net.registry, "loss", loss, Loss)
     if x is None or y is None:
         x0, y0 = (SPEC_X, SPEC_Y) if network is None else sample_for(net, loss_obj)
         x, y = x0 if x is None else x, y0 if y is None else y

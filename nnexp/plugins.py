@@ -40,11 +40,13 @@ def nnexp_version() -> str:
         return "0+unknown"
 
 
-def _env_blocked() -> set[str]:
+def env_blocked() -> set[str]:
+    """Plugin names blocked by ``NNEXP_BLOCK_PLUGINS`` (comma-separated)."""
     return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
 
 
-def _env_strict() -> bool:
+def env_strict() -> bool:
+    """Whether ``NNEXP_STRICT_PLUGINS`` asks for strict plugin loading."""
     return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -141,7 +143,7 @@ def load_registry(*, strict: bool | None = None, blocked=(), entry_points: bool 
     """
     pm = get_plugin_manager()
     registry = Registry(pm)
-    blocked = set(blocked) | _env_blocked()
+    blocked = set(blocked) | env_blocked()
     for name in blocked:
         pm.set_blocked(name)
     found = list(_candidates(entry_points))
@@ -152,7 +154,7 @@ def load_registry(*, strict: bool | None = None, blocked=(), entry_points: bool 
             continue
         _register_plugin(pm, registry, name, prov, loader)
     _call_register_hooks(pm, registry)
-    if strict if strict is not None else _env_strict():
+    if strict if strict is not None else env_strict():
         if registry.failures:
             raise PluginLoadError(registry.failures)
     return registry

@@ -51,7 +51,8 @@ def accuracy(out: np.ndarray, y: np.ndarray, logits: bool = False) -> float:
     return float(np.mean((out > (0.0 if logits else 0.5)) == (y > 0.5)))
 
 
-def _resolve(registry, kind: str, spec, base):
+def resolve(registry, kind: str, spec, base):
+    """``spec`` itself when it is already a ``base`` object, else built by the registry."""
     return spec if isinstance(spec, base) else registry.create(kind, spec)
 
 
@@ -65,8 +66,8 @@ class Trainer:
     def __init__(self, network, loss="mse", optimizer="sgd", registry=None):
         registry = registry or network.registry
         self.network = network
-        self.loss: Loss = _resolve(registry, "loss", loss, Loss)
-        self.optimizer: Optimizer = _resolve(registry, "optimizer", optimizer, Optimizer).bind(network)
+        self.loss: Loss = resolve(registry, "loss", loss, Loss)
+        self.optimizer: Optimizer = resolve(registry, "optimizer", optimizer, Optimizer).bind(network)
         n = len(network.layers)
         self.fused = bool(self.loss.fuses_with) and network.types[-1] == self.loss.fuses_with
         self._stop = n - 1 if self.fused else None

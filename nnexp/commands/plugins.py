@@ -16,7 +16,7 @@ import textwrap
 from importlib import metadata
 
 from nnexp.errors import PluginLoadError
-from nnexp.plugins import (ENTRY_POINT_GROUP, STRICT_ENV, _env_blocked, _env_strict,
+from nnexp.plugins import (ENTRY_POINT_GROUP, STRICT_ENV, env_blocked, env_strict,
                            load_registry, nnexp_version)
 from nnexp.registry import KINDS, Provenance
 
@@ -89,7 +89,7 @@ def collect(registry, include_builtins: bool = False) -> dict:
 
 def blocked_plugins() -> list[dict]:
     """Installed entry points that ``NNEXP_BLOCK_PLUGINS`` keeps from loading."""
-    blocked = _env_blocked()
+    blocked = env_blocked()
     out = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in blocked:
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
         print(json.dumps(report, indent=2))
     else:
         sys.stdout.write(format_text(report, args.all))
-    if registry.failures and (args.strict or _env_strict()):
+    if registry.failures and (args.strict or env_strict()):
         sys.stdout.flush()
         raise PluginLoadError(registry.failures)
     return 0
