@@ -65,16 +65,19 @@ def is_plain_sgd(optimizer) -> bool:
 _max, _min = np.maximum.reduce, np.minimum.reduce
 
 
-def _blas_iamax():
-    """BLAS i?amax by dtype char (one pass for max |x|), if scipy is installed."""
+#: BLAS i?amax by dtype char (one pass for max |x|), filled by the first StepStats: importing
+#: scipy.linalg costs ~0.2 s, which `nnexp compare` (it imports nnexp.tracking) need not pay.
+_IAMAX: dict = {}
+
+
+def _load_blas_iamax() -> None:
+    if _IAMAX:
+        return
     try:
         from scipy.linalg.blas import idamax, isamax
     except ImportError:  # pragma: no cover - scipy comes with mlflow
-        return {}
-    return {"f": isamax, "d": idamax}
-
-
-_IAMAX = _blas_iamax()
+        return
+    _IAMAX.update({"f": isamax, "d": idamax})
 
 
 def _max_abs(flat: np.ndarray) -> float:
@@ -119,6 +122,7 @@ class StepStats:
 
     def __init__(self, network, optimizer, *, skip_layers=(), exact_updates: bool = False):
         self.network, self.optimizer = network, optimizer
+        _load_blas_iamax()
         refs = network.param_refs()
         self.param_names = [name for name, _, _ in refs]
         self.analytic = is_plain_sgd(optimizer) and not exact_updates

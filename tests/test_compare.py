@@ -124,3 +124,11 @@ def test_a_sweep_without_jobs_says_how_to_create_runs(tmp_path, compare):
     parent = tracking.start_sweep(uri, tracking.ensure_experiment(uri, "e"), "no-jobs")
     out = compare(tmp_path, "--sweep", parent, "--no-png")
     assert out.returncode == 2 and "no-jobs" in out.stderr and "holds no runs yet" in out.stderr
+
+
+def test_importing_compare_loads_no_heavy_library():
+    # pandas, mlflow and scipy (~0.2 s each) load when a command needs them, not at import
+    code = ("import sys, nnexp.commands.compare\n"
+            "print([m for m in ('mlflow', 'pandas', 'scipy', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr + out.stdout
