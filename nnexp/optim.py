@@ -28,6 +28,14 @@ def check_range(where: str, value, low=None, high=None, *, low_open=False, high_
     return value
 
 
+def check_int(where: str, value, low: int = 1, expected: str | None = None) -> int:
+    """``value`` as an int ``>= low`` (bools and floats refused), or a :class:`ConfigError`
+    naming ``where`` and what is ``expected`` (default: "a whole number >= low")."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(where, value, expected or f"a whole number >= {low}")
+    return int(value)
+
+
 class Optimizer:
     """Updates parameters in place from their gradients.
 

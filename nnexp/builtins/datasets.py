@@ -12,16 +12,13 @@ import numpy as np
 
 from nnexp.data import make_splits
 from nnexp.datasets_csv import load_csv
-from nnexp.errors import ConfigError
 from nnexp.explain import SPEC_PARAMS
 from nnexp.hookspecs import hookimpl
-from nnexp.optim import check_range
+from nnexp.optim import check_int, check_range
 
 
 def _count(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ConfigError(f"dataset {name!r} n", n, "a whole number of samples >= 10")
-    return int(check_range(f"dataset {name!r} n", n, 10))
+    return check_int(f"dataset {name!r} n", n, 10, "a whole number of samples >= 10")
 
 
 def _classification(name, X, labels, seed, classes, val_fraction, test_fraction, standardize,

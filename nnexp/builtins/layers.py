@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from nnexp.base import Layer
-from nnexp.errors import ConfigError, ShapeError
+from nnexp.errors import ShapeError
 from nnexp.hookspecs import hookimpl
-from nnexp.optim import check_range
+from nnexp.optim import check_int, check_range
 
 
 def _features(layer: str, input_shape) -> int:
@@ -39,9 +39,8 @@ class Dense(Layer):
         self._ones = np.ones(0)
 
     def build(self, input_shape, ctx):
-        if isinstance(self.units, bool) or not isinstance(self.units, (int, np.integer)) or self.units < 1:
-            raise ConfigError("dense units", self.units, "a positive integer (neurons in the layer)")
-        n_in, n_out = _features("dense", input_shape), int(self.units)
+        n_out = check_int("dense units", self.units, 1, "a positive integer (neurons in the layer)")
+        n_in = _features("dense", input_shape)
         # Fortran order (shape and values unchanged): Wᵀ is then C-contiguous, so x Wᵀ runs as
         # a plain GEMM rather than a transposed one (~12% faster for a 784-input layer).
         self.params = {"W": np.asfortranarray(ctx.init(self.init, (n_out, n_in), n_in, n_out))}

@@ -15,7 +15,7 @@ import numpy as np
 
 from nnexp.errors import ConfigError
 from nnexp.hookspecs import hookimpl
-from nnexp.optim import Optimizer, Schedule, check_range
+from nnexp.optim import Optimizer, Schedule, check_int, check_range
 
 
 def _buffer(state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
@@ -239,9 +239,7 @@ class Adagrad(Optimizer):
 # -- learning-rate schedules -----------------------------------------------------------------
 def _epochs(where: str, value, low: int = 1) -> int:
     """``value`` as a whole number of epochs ``>= low``, or a ConfigError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(where, value, f"a whole number of epochs >= {low}")
-    return int(value)
+    return check_int(where, value, low, f"a whole number of epochs >= {low}")
 
 
 class WarmupSchedule(Schedule):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnexp import ConfigError, Layer, ShapeError, hookimpl
+from nnexp import Layer, ShapeError, hookimpl
+from nnexp.optim import check_int
 
 
 def _features(kind: str, input_shape) -> int:
@@ -18,9 +19,7 @@ def _features(kind: str, input_shape) -> int:
 
 def _count(where: str, value) -> int:
     """A positive integer option, or a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(where, value, "a positive integer")
-    return int(value)
+    return check_int(where, value, 1, "a positive integer")
 
 
 class Maxout(Layer):

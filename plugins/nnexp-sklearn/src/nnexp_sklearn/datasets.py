@@ -21,8 +21,7 @@ import numpy as np
 
 from nnexp import hookimpl
 from nnexp.data import make_splits
-from nnexp.errors import ConfigError
-from nnexp.optim import check_range
+from nnexp.optim import check_int, check_range
 
 #: dataset name -> scikit-learn loader, for the bundled tables read through scikit-learn.
 LOADERS = {
@@ -128,9 +127,7 @@ def sk_circles(seed: int = 0, n_samples: int = 1000, noise: float = 0.05, factor
 
 
 def _n_samples(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
-        raise ConfigError(f"{name} n_samples", n, "an integer >= 10")
-    return int(n)
+    return check_int(f"{name} n_samples", n, 10, "an integer >= 10")
 
 
 def _noise(name: str, noise) -> float:
