@@ -19,9 +19,10 @@ import inspect
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
-from nnexp.errors import ConfigError
+from nnexp.errors import ConfigError, ShapeError
 from nnexp.optim import check_range
 
 #: Config groups filled from the registry kind of the same name (one option per component).
@@ -261,8 +262,6 @@ def _create(registry, group: str, spec: dict):
 
 def _check_size(what: str, asserted, actual: int, dataset) -> None:
     if asserted is not None and asserted != actual:
-        from nnexp.errors import ShapeError
-
         raise ShapeError(f"model.{what} is {asserted} but dataset {dataset.name!r} has {actual} "
                          f"{'features' if what == 'input_size' else 'outputs'} per sample; "
                          f"set model.{what}={actual} or null (null takes it from the dataset).")
@@ -282,22 +281,20 @@ def build_network(model: dict, dataset, loss, seed: int, registry):
     """The network of ``model`` sized from the dataset: its input from the features, the MLP
     shorthand's output from the targets. An explicit ``layers`` list must end in the
     dataset's output size."""
-    from nnexp.errors import ShapeError
     from nnexp.network import Network
 
     n_in, n_out = dataset.n_features, dataset.n_outputs
     _check_size("input_size", model.get("input_size"), n_in, dataset)
     _check_size("output_size", model.get("output_size"), n_out, dataset)
-    out_act = model.get("output_activation", "auto")
-    if out_act == "auto":
-        out_act = loss.fuses_with or "identity"
     common = dict(dtype=model["dtype"], seed=seed, init=model.get("init"), registry=registry)
-    if model.get("layers") is None:
-        for key, spec in (("activation", model["activation"]), ("output_activation", out_act)):
-            _check_activation(key, spec, registry)
     if model.get("layers") is not None:
         network = Network(model["layers"], n_in, **common)
     else:
+        out_act = model.get("output_activation", "auto")
+        if out_act == "auto":
+            out_act = loss.fuses_with or "identity"
+        for key, spec in (("activation", model["activation"]), ("output_activation", out_act)):
+            _check_activation(key, spec, registry)
         network = Network.mlp(n_in, model["hidden"], n_out, activation=model["activation"],
                               output_activation=out_act, dropout=model["dropout"],
                               batchnorm=model["batchnorm"], **common)
@@ -309,7 +306,7 @@ def build_network(model: dict, dataset, loss, seed: int, registry):
 
 
 # -- the config tree without Hydra (fast `nnexp --help`) ---------------------------------------
-CONF_DIR = __import__("pathlib").Path(__file__).with_name("conf")
+CONF_DIR = Path(__file__).with_name("conf")
 
 
 def list_groups(registry) -> dict[str, list[str]]:
