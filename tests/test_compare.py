@@ -132,3 +132,15 @@ def test_importing_compare_loads_no_heavy_library():
             "print([m for m in ('mlflow', 'pandas', 'scipy', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr + out.stdout
+
+
+def test_runs_are_read_page_by_page_so_none_is_cut_off(sweep_store):
+    from mlflow.tracking import MlflowClient
+
+    from nnexp.commands.compare import search_all
+
+    root, parent, jobs = sweep_store
+    mc = MlflowClient(tracking.resolve_uri("sqlite:///mlflow.db", root))
+    children = search_all(mc, [mc.get_run(parent).info.experiment_id],
+                          f"tags.mlflow.parentRunId = '{parent}'", page_size=3)  # 4 jobs: 2 pages
+    assert sorted(r.info.run_id for r in children) == sorted(j["run_id"] for j in jobs)

@@ -76,8 +76,8 @@ def load_runs(mc, experiment: str | None, sweep: str | None):
     ids = [e.experiment_id for e in exps]
     if sweep:
         parent = _find_sweep(mc, ids, sweep)
-        runs = mc.search_runs([parent.info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        runs = search_all(mc, [parent.info.experiment_id],
+                          f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
         title = f"sweep {parent.info.run_name} ({parent.info.run_id})"
         if not runs:
             raise TrackingError(f"The {title} holds no runs yet. {HOW_TO_CREATE}")
@@ -87,11 +87,22 @@ def load_runs(mc, experiment: str | None, sweep: str | None):
         if latest is None:
             raise TrackingError(f"The store holds no runs yet. {HOW_TO_CREATE}")
         ids = [latest.info.experiment_id]
-    runs = [r for r in mc.search_runs(ids) if r.data.tags.get(SWEEP_TAG) != "true"]
+    runs = [r for r in search_all(mc, ids) if r.data.tags.get(SWEEP_TAG) != "true"]
     name = mc.get_experiment(ids[0]).name
     if not runs:
         raise TrackingError(f"Experiment {name!r} holds no runs yet. {HOW_TO_CREATE}")
     return runs, f"experiment {name}"
+
+
+def search_all(mc, experiment_ids, filter_string: str = "", page_size: int = 1000) -> list:
+    """Every matching run, page by page (one search_runs call stops at ``page_size``)."""
+    runs, token = [], None
+    while True:
+        page = mc.search_runs(experiment_ids, filter_string, max_results=page_size, page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            return runs
 
 
 def _find_sweep(mc, ids, sweep: str):
