@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nnexp import tracking
-from tracking_helpers import tracked_fit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tracking_helpers import free_port, tracked_fit
 
 
 def wait_ready(url: str, proc, timeout: float = 90) -> None:

@@ -1,6 +1,5 @@
 """RunTracker and sweeps against a real SQLite MLflow store: check what landed."""
 
-import socket
 import time
 
 import numpy as np
@@ -11,7 +10,7 @@ from mlflow.tracking import MlflowClient
 import nnexp
 from nnexp import tracking
 from nnexp.tracking.params import PARAM_MAX, TRUNCATED
-from tracking_helpers import data, make_sweep, tracked_fit, tutorial_net
+from tracking_helpers import data, free_port, make_sweep, tracked_fit, tutorial_net
 
 
 @pytest.fixture(scope="module")
@@ -168,9 +167,7 @@ def test_uris_resolve_against_the_launch_directory(tmp_path):
 
 
 def test_an_unreachable_server_is_a_clear_error_at_once():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again below: nothing listens there
+    port = free_port()
     started = time.perf_counter()
     with pytest.raises(tracking.TrackingError, match=f"Cannot reach .*127.0.0.1:{port}"):
         tracking.ensure_experiment(f"http://127.0.0.1:{port}", "x")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 
 import nnexp
 from nnexp import tracking
 
 FAST = {"plot": False}  # pictures cost ~1 s per run; one test checks them
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def data(seed: int = 0, n: int = 48):
