@@ -81,8 +81,7 @@ class StatsOnly:
 
     @nnexp.hookimpl
     def on_run_start(self, run):
-        fused = [len(run.network.layers) - 1] if run.trainer.fused else []
-        self.stats = StepStats(run.network, run.optimizer, skip_layers=fused)
+        self.stats = StepStats.for_run(run)
 
     @nnexp.hookimpl
     def on_step_end(self, run, loss):

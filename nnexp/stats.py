@@ -140,6 +140,13 @@ class StepStats:
         self._i = 0  # rows in the current chunk
         self.n = 0  # rows recorded
 
+    @classmethod
+    def for_run(cls, run, *, exact_updates: bool = False) -> StepStats:
+        """For a :class:`nnexp.Run`: its network and optimizer; a fused output activation
+        (its output never computed in training) is not tracked."""
+        fused = [len(run.network.layers) - 1] if getattr(run.trainer, "fused", False) else []
+        return cls(run.network, run.optimizer, skip_layers=fused, exact_updates=exact_updates)
+
     def _column(self, stat: int, name: str) -> int:
         return 3 + stat * len(self.param_names) + self.param_names.index(name)
 

@@ -17,9 +17,7 @@ class Recorder:
 
     @nnexp.hookimpl
     def on_run_start(self, run):
-        fused = [len(run.network.layers) - 1] if run.trainer.fused else []
-        self.stats = StepStats(run.network, run.optimizer, skip_layers=fused,
-                               exact_updates=self.exact_updates)
+        self.stats = StepStats.for_run(run, exact_updates=self.exact_updates)
         self.prev = {k: v.copy() for k, v in run.network.params.items()}
 
     @nnexp.hookimpl

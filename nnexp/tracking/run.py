@@ -110,10 +110,8 @@ class RunTracker:
 
     def _start_buffers(self, run) -> None:
         s = self.settings
-        fused = [len(run.network.layers) - 1] if getattr(run.trainer, "fused", False) else []
         # rows apart: lr·g is one step's update, not the change since the previous row
-        self.stats = StepStats(run.network, run.optimizer, skip_layers=fused,
-                               exact_updates=s["stats_every"] > 1)
+        self.stats = StepStats.for_run(run, exact_updates=s["stats_every"] > 1)
         self.hist = GradHistograms(run.network, s["histogram_bins"])
         self.every = s["log_every"] or None  # auto: chosen at the first flush (_auto_every)
         self._train_started, self._last_flush = time.perf_counter(), time.perf_counter()
