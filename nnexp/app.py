@@ -292,14 +292,14 @@ def _fit(parts, cfg, plain: dict, callbacks: list, registry):
 
 def evaluate(parts) -> dict[str, float]:
     """``test_loss`` (and ``test_accuracy`` for classification) on the test split, if any."""
-    from nnexp.train import Trainer
+    from nnexp.train import Trainer, check_data
 
     ds = parts.dataset
     if ds.X_test is None or len(ds.X_test) == 0:
         return {}
+    X, y = check_data(parts.network, ds.X_test, ds.y_test, what="test")
     trainer = Trainer(parts.network, parts.loss, parts.optimizer)
-    metrics = trainer.evaluate(ds.X_test.astype(parts.network.dtype, copy=False), ds.y_test,
-                               classification=parts.task == "classification")
+    metrics = trainer.evaluate(X, y, classification=parts.task == "classification")
     return {f"test_{k}": v for k, v in metrics.items()}
 
 

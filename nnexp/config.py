@@ -241,6 +241,9 @@ def build_parts(cfg, registry) -> Parts:
     loss = _create(registry, "loss", plain["loss"])
     network = build_network(plain["model"], dataset, loss, plain["seed"], registry)
     check_data(network, dataset.X_train, dataset.y_train)
+    for what, X, y in (("validation", dataset.X_val, dataset.y_val), ("test", dataset.X_test, dataset.y_test)):
+        if X is not None and len(X):  # found now, not after training
+            check_data(network, X, y, what)
     optimizer = _create(registry, "optimizer", plain["optimizer"])
     schedule = _create(registry, "schedule", plain["schedule"]) if plain.get("schedule") else None
     task = cfg.trainer.task

@@ -197,6 +197,28 @@ def test_registry_options_get_typed_schemas_from_factory_signatures():
     assert schema["betas"].default_factory() == [0.9, 0.99]
 
 
+def test_bad_validation_or_test_data_is_an_error_before_training():
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from nnexp.config import NnexpConfig, build_parts
+    from nnexp.plugins import load_registry
+
+    def bad_test_split():
+        X, y = np.zeros((8, 2)), np.eye(2)[[0, 1] * 4]
+        X_test = X.copy()
+        X_test[3, 1] = np.nan
+        return nnexp.Dataset("bad", X, y, X_val=X, y_val=y, X_test=X_test, y_test=y)
+
+    registry = load_registry(entry_points=False)
+    registry.add("dataset", "bad_test", bad_test_split, nnexp.Provenance("t", "local", "0"))
+    cfg = OmegaConf.structured(NnexpConfig)
+    cfg.dataset, cfg.loss, cfg.optimizer = {"type": "bad_test"}, {"type": "mse"}, {"type": "sgd"}
+    cfg.tracking.enabled = False
+    with pytest.raises(nnexp.DataError, match="test data X contains 1 NaN/inf value"):
+        build_parts(cfg, registry)
+
+
 def test_wheel_ships_the_config_tree_and_experiments(tmp_path):
     """A non-editable install must find conf/ without the repository (it is package data)."""
     import shutil
