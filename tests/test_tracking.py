@@ -363,3 +363,10 @@ def test_update_ratio_of_sparse_stats_rows_is_the_change_since_the_previous_row(
         for name in ("dense_0.W", "dense_1.W"):
             want = np.linalg.norm(now[name] - before[name]) / np.linalg.norm(now[name])
             assert row[columns.index(f"update_ratio/{name}")] == pytest.approx(want, rel=1e-6), name
+
+
+@pytest.mark.parametrize("key", ["log_every", "stats_every", "flush_every_s"])
+def test_a_boolean_is_not_a_number_of_steps_or_seconds(key):
+    with pytest.raises(nnexp.ConfigError, match=key):
+        tracking.RunTracker(uri="sqlite:///x.db", experiment_id="0", run_name="r", params={}, tags={},
+                            config_yaml="", settings={key: True})

@@ -14,6 +14,7 @@ import numpy as np
 from nnexp.base import Dataset
 from nnexp.errors import ConfigError, did_you_mean
 from nnexp.hookspecs import hookimpl
+from nnexp.optim import check_int
 from nnexp.stats import GradHistograms, StepStats
 from nnexp.tracking import store
 from nnexp.tracking.artifacts import component_tags, dump_tensors
@@ -58,9 +59,9 @@ def make_settings(settings) -> dict:
     for key in ("log_every", "max_points", "min_points", "stats_every", "tensors_every_epochs",
                 "histogram_every_steps", "histogram_bins", "plot_every_epochs", "explain_max_params"):
         low = 1 if key in ("stats_every", "histogram_bins") else 0
-        if not isinstance(out[key], int) or out[key] < low:
-            raise ConfigError(f"tracking.{key}", out[key], f"an integer >= {low}")
-    if not isinstance(out["flush_every_s"], (int, float)) or out["flush_every_s"] < 0:
+        out[key] = check_int(f"tracking.{key}", out[key], low, f"an integer >= {low}")
+    if isinstance(out["flush_every_s"], bool) or not isinstance(out["flush_every_s"], (int, float)) \
+            or out["flush_every_s"] < 0:
         raise ConfigError("tracking.flush_every_s", out["flush_every_s"], "a number of seconds >= 0")
     out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
     return out
