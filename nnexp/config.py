@@ -40,7 +40,7 @@ class ModelConfig:
 
     hidden: list[int] = field(default_factory=lambda: [16])
     activation: Any = "relu"
-    output_activation: Any = "identity"
+    output_activation: Any = "auto"  # what the loss fuses with (softmax for cross_entropy), else identity
     dropout: float = 0.0
     batchnorm: bool = False
     init: Any = None

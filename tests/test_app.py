@@ -219,6 +219,17 @@ def test_bad_validation_or_test_data_is_an_error_before_training():
         build_parts(cfg, registry)
 
 
+def test_a_model_config_without_output_activation_gets_the_losss_auto_choice():
+    from omegaconf import OmegaConf
+
+    from nnexp.config import NnexpConfig, build_parts
+
+    cfg = OmegaConf.structured(NnexpConfig)  # what a user's model file leaves unset
+    cfg.dataset, cfg.loss, cfg.optimizer = {"type": "moons"}, {"type": "cross_entropy"}, {"type": "adam"}
+    cfg.tracking.enabled = False
+    assert build_parts(cfg, nnexp.get_registry()).network.types[-1] == "softmax"
+
+
 def test_wheel_ships_the_config_tree_and_experiments(tmp_path):
     """A non-editable install must find conf/ without the repository (it is package data)."""
     import shutil
