@@ -298,7 +298,7 @@ def evaluate(parts) -> dict[str, float]:
     if ds.X_test is None or len(ds.X_test) == 0:
         return {}
     X, y = check_data(parts.network, ds.X_test, ds.y_test, what="test")
-    trainer = Trainer(parts.network, parts.loss, parts.optimizer)
+    trainer = Trainer(parts.network, parts.loss, optimizer=None)  # evaluation only
     metrics = trainer.evaluate(X, y, classification=parts.task == "classification")
     return {f"test_{k}": v for k, v in metrics.items()}
 

@@ -60,14 +60,16 @@ class Trainer:
     """A network, a loss and an optimizer resolved once, so a step costs only the maths.
 
     When the loss fuses with the network's output activation (cross-entropy after softmax),
-    training skips that activation and the loss works from logits.
+    training skips that activation and the loss works from logits. ``optimizer=None`` gives a
+    trainer that only evaluates (it never binds, so a trained optimizer's state is left alone).
     """
 
     def __init__(self, network, loss="mse", optimizer="sgd", registry=None):
         registry = registry or network.registry
         self.network = network
         self.loss: Loss = resolve(registry, "loss", loss, Loss)
-        self.optimizer: Optimizer = resolve(registry, "optimizer", optimizer, Optimizer).bind(network)
+        self.optimizer: Optimizer | None = (None if optimizer is None else
+                                            resolve(registry, "optimizer", optimizer, Optimizer).bind(network))
         n = len(network.layers)
         self.fused = bool(self.loss.fuses_with) and network.types[-1] == self.loss.fuses_with
         self._stop = n - 1 if self.fused else None

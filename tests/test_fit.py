@@ -157,3 +157,16 @@ def test_a_scheduled_fit_restarts_from_the_optimizers_initial_lr():
     first = nnexp.fit(model, X, y, epochs=3, optimizer=opt, schedule=schedule)
     second = nnexp.fit(model, X, y, epochs=3, optimizer=opt, schedule=schedule)
     assert first["lr"] == second["lr"] == [0.1, 0.05, 0.025]
+
+
+def test_an_evaluation_trainer_leaves_the_trained_optimizers_state_alone():
+    X, y = data()
+    model = net()
+    opt = model.registry.create("optimizer", {"type": "adam", "lr": 0.01})
+    nnexp.fit(model, X, y, epochs=2, optimizer=opt)
+    steps, state = opt.t, {k: dict(v) for k, v in opt.state.items()}
+    metrics = nnexp.Trainer(model, "mse", optimizer=None).evaluate(X, y)
+    assert opt.t == steps and set(metrics) == {"loss", "accuracy"}
+    for name, buffers in state.items():
+        for key, value in buffers.items():
+            assert opt.state[name][key] is value
