@@ -37,21 +37,31 @@ UNNAMED = ("hydra", "experiment", "tracking", "trainer.progress")
 
 #: The exception of a single run, re-raised by main() once Hydra has returned.
 _job_error: list[BaseException] = []
+#: The result of the last run this process started (for the message after an interruption).
+_last_run: list[dict] = []
+#: The run ``nnexp resume`` continues (see run_experiment), set by main().
+_resume: list[dict] = []
 
 
 # -- entry point -------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    """Run ``nnexp [hydra arguments]``; returns the exit code (2 for a user's mistake)."""
+def main(argv: list[str] | None = None, *, config_dir: str | None = None,
+         resume: dict | None = None) -> int:
+    """Run ``nnexp [hydra arguments]``; returns the exit code (2 for a user's mistake).
+
+    ``config_dir`` holds a primary ``config.yaml`` to compose from instead of nnexp's own
+    (``nnexp resume``: the run's saved config); ``resume`` continues that run (see
+    :func:`run_experiment`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv in (["--help"], ["-h"]):
+    if argv in (["--help"], ["-h"]) and config_dir is None:
         return _quick_help()
     from nnexp import sweep  # imports Hydra: after the quick path
 
     _prepare_environment(argv)
+    _resume[:] = [resume] if resume else []
     saved_argv, sys.argv = sys.argv, ["nnexp", *argv]  # Hydra parses sys.argv
     try:
         with StopAtStepEnd():
-            _run_hydra()
+            _run_hydra(config_dir)
         if _job_error:
             raise _job_error.pop()
         return sweep.exit_code()
@@ -72,6 +82,7 @@ def _prepare_environment(argv: list[str]) -> None:
 
     sweep.reset()
     _job_error.clear()
+    _last_run.clear()
     os.environ[COMMAND_ENV] = shlex.join(["nnexp", *argv])
     # Hydra then re-raises instead of printing and exiting 1, so we can exit 2 cleanly.
     os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -81,8 +92,11 @@ def _prepare_environment(argv: list[str]) -> None:
 def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
     sweep.interrupted()
     terminated = isinstance(exc, Terminated)
+    run_id = _last_run[0].get("run_id") if _last_run and not _last_run[0].get("sweep") else None
+    then = (f" Continue it with: nnexp resume {run_id}" if run_id and getattr(exc, "at_step_end", False)
+            else "")
     print(f"nnexp: {'terminated' if terminated else 'interrupted'}; "
-          "the run is marked KILLED, what it logged is kept.", file=sys.stderr)
+          f"the run is marked KILLED, what it logged is kept.{then}", file=sys.stderr)
     return 143 if terminated else 130
 
 
@@ -103,7 +117,7 @@ def _quick_help() -> int:
     return 0
 
 
-def _run_hydra() -> None:
+def _run_hydra(config_dir: str | None = None) -> None:
     import hydra
 
     from nnexp.config import register_configs
@@ -111,7 +125,8 @@ def _run_hydra() -> None:
 
     register_configs(get_registry())
     _share_group_listing_repo()
-    hydra.main(config_path=CONFIG_PATH, config_name=CONFIG_NAME, version_base="1.3")(task)()
+    path = CONFIG_PATH if config_dir is None else str(config_dir)  # an absolute directory
+    hydra.main(config_path=path, config_name=CONFIG_NAME, version_base="1.3")(task)()
 
 
 def _share_group_listing_repo() -> None:
@@ -208,8 +223,10 @@ def task(cfg) -> dict:
     if hc.mode == RunMode.MULTIRUN:
         return sweep.run_job(cfg, hc)
     result = new_result(hc)
+    if _resume:
+        result["run_name"] = _resume[0]["run_name"]
     try:
-        run_experiment(cfg, hc, result)
+        run_experiment(cfg, hc, result, resume=_resume[0] if _resume else None)
     except Exception as exc:  # main() reports it: Hydra would add its own line first
         _job_error.append(exc)
     return result
@@ -236,10 +253,12 @@ def run_name(overrides: list[str], hc) -> str:
     return f"{choice}{'-' + desc[:80] if desc else ''}-{secrets.token_hex(2)}"
 
 
-def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None) -> dict:
+def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
+                   resume: dict | None = None) -> dict:
     """Build, (track,) train, evaluate on the test split and report one run into ``result``.
 
-    ``sweep_info`` (uri, experiment_id, parent_run_id) comes from the multirun's parent.
+    ``sweep_info`` (uri, experiment_id, parent_run_id) comes from the multirun's parent;
+    ``resume`` (run_id, record_root, state: a checkpoint or None) continues that run.
     """
     from omegaconf import OmegaConf
 
@@ -251,33 +270,40 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None) -> dic
     parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
     plain = OmegaConf.to_container(cfg, resolve=True)
     bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
-    tracker = _make_tracker(cfg, hc, plain, parts, result, sweep_info) if cfg.tracking.enabled else None
-    started = time.perf_counter()
+    tracker = (_make_tracker(cfg, hc, plain, parts, result, sweep_info, resume)
+               if cfg.tracking.enabled else None)
+    started, status = time.perf_counter(), "FAILED"
     try:
-        callbacks = [c for c in (tracker, bar, StopAtStepEnd.active) if c is not None]
-        history = _fit(parts, cfg, plain, callbacks, registry)
+        callbacks = [c for c in (parts.early_stopping, tracker, bar, StopAtStepEnd.active) if c is not None]
+        history = _fit(parts, cfg, plain, callbacks, registry, (resume or {}).get("state"))
+        result["metrics"] = {**history.last, **evaluate(parts)}
+        if tracker is not None:
+            tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
     finally:
         result["run_id"] = getattr(tracker, "run_id", None)
-    _final_metrics(result, history, parts, tracker)
+        _last_run[:] = [result]
+        if tracker is not None and tracker.run_id is not None:
+            _end_tracked(tracker, status, result)
     result["status"] = "FINISHED"
     result["seconds"] = round(time.perf_counter() - started, 3)
     report(result)
     return result
 
 
-def _final_metrics(result: dict, history, parts, tracker) -> None:
-    """The last epoch's metrics and the test split's, logged to the (ended) run."""
-    try:
-        result["metrics"] = {**history.last, **evaluate(parts)}
-        if tracker is not None:
-            tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
-    except BaseException as exc:
-        if tracker is not None:  # fit ended the run FINISHED; what followed failed
-            tracker.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
+def _end_tracked(tracker, status: str, result: dict) -> None:
+    """End the tracked run; say so when part of it could not reach the store yet."""
+    if not tracker.finish(status):
+        result["pending"] = True
+        print(f"nnexp: run {tracker.run_id}: not everything reached the tracking store yet; its "
+              f"record is complete in {tracker.record.path} (`nnexp sync {tracker.run_id}` sends "
+              "the rest)", file=sys.stderr, flush=True)
 
 
-def _fit(parts, cfg, plain: dict, callbacks: list, registry):
+def _fit(parts, cfg, plain: dict, callbacks: list, registry, resume=None):
     from nnexp.threads import blas_threads
     from nnexp.train import fit
 
@@ -287,7 +313,7 @@ def _fit(parts, cfg, plain: dict, callbacks: list, registry):
         return fit(parts.network, ds.X_train, ds.y_train, loss=parts.loss, optimizer=parts.optimizer,
                    epochs=trainer.epochs, batch_size=trainer.batch_size, validation_data=val,
                    shuffle=trainer.shuffle, schedule=parts.schedule, task=parts.task,
-                   callbacks=callbacks, config=plain, registry=registry)
+                   callbacks=callbacks, config=plain, registry=registry, resume=resume)
 
 
 def evaluate(parts) -> dict[str, float]:
@@ -303,25 +329,44 @@ def evaluate(parts) -> dict[str, float]:
     return {f"test_{k}": v for k, v in metrics.items()}
 
 
-def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | None):
+def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | None,
+                  resume: dict | None = None):
     """The run's MLflow tracker; outside a sweep, the store and experiment are set up here
-    (an unreachable server fails now, before training)."""
+    (an unreachable server fails now, before training) and lost runs are reaped."""
     from omegaconf import OmegaConf
 
     from nnexp import tracking
+    from nnexp.record.layout import default_root
 
     settings = plain["tracking"]
+    if resume is not None:
+        sweep_info = {"uri": resume["uri"], "experiment_id": resume["experiment_id"],
+                      "parent_run_id": resume.get("parent_run_id")}
     if sweep_info is None:
         uri = tracking.resolve_uri(settings["uri"], hc.runtime.cwd)
         name = experiment_name(cfg, hc.runtime.choices)
         sweep_info = {"uri": uri, "experiment_id": tracking.ensure_experiment(uri, name)}
-    result["uri"], result["experiment_id"] = sweep_info["uri"], sweep_info["experiment_id"]
+        tracking.reap(uri)
+    uri = sweep_info["uri"]
+    result["uri"], result["experiment_id"] = uri, sweep_info["experiment_id"]
     result["params"] = tracking.flatten_config(plain)
+    root = (resume or {}).get("record_root") or settings.get("record_dir") or default_root(uri, hc.runtime.cwd)
+    trainer = plain["trainer"]
     return tracking.RunTracker(
-        uri=sweep_info["uri"], experiment_id=sweep_info["experiment_id"],
+        uri=uri, experiment_id=sweep_info["experiment_id"],
         run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-        parent_run_id=sweep_info.get("parent_run_id"), settings=settings, dataset=parts.dataset)
+        parent_run_id=sweep_info.get("parent_run_id"), settings=settings, dataset=parts.dataset,
+        checkpoint=trainer["checkpoint"], monitor=trainer["early_stopping"]["monitor"],
+        record_root=_absolute(root, hc.runtime.cwd), resume_run_id=(resume or {}).get("run_id"),
+        end_with_fit=False)
+
+
+def _absolute(path, base):
+    from pathlib import Path
+
+    path = Path(str(path)).expanduser()
+    return path if path.is_absolute() else Path(str(base)) / path
 
 
 def experiment_name(cfg, choices) -> str:

@@ -18,6 +18,9 @@ SUBCOMMANDS = {
     "compare": "nnexp.commands.compare:main",
     "plot": "nnexp.commands.plot:main",
     "explain": "nnexp.commands.explain:main",
+    "resume": "nnexp.commands.resume:main",
+    "runs": "nnexp.commands.runs:main",
+    "sync": "nnexp.commands.sync:main",
 }
 
 

@@ -51,8 +51,32 @@ class ModelConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    """``checkpoints/last`` every N epochs and/or T seconds (and always on Ctrl-C/SIGTERM and at
+    the end); ``checkpoints/best`` by ``monitor`` (null: the early-stopping monitor, if any)."""
+
+    every_epochs: int = 0         # 0: off
+    every_seconds: float = 60.0   # 0: off
+    monitor: Optional[str] = None
+    mode: str = "auto"            # auto (min for losses/errors, else max), min or max
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop after ``patience`` epochs without an improvement of more than ``min_delta`` in
+    ``monitor`` (null: off); ``restore_best`` ends with the best epoch's parameters."""
+
+    monitor: Optional[str] = None  # e.g. val_loss
+    mode: str = "auto"
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = False
+
+
+@dataclass
 class TrainerConfig:
-    """The training loop: :func:`nnexp.fit`'s options, and the progress bar."""
+    """The training loop: :func:`nnexp.fit`'s options, the progress bar, checkpoints and
+    early stopping."""
 
     epochs: int = 50
     batch_size: int = 32
@@ -60,13 +84,15 @@ class TrainerConfig:
     task: str = "auto"
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     blas_threads: int = 1  # BLAS threads while training; 0: the library's default (all cores)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 @dataclass
 class TrackingConfig:
     """Where and how runs are recorded. ``enabled``, ``uri`` and ``experiment`` are the app's;
-    the rest are :class:`nnexp.tracking.RunTracker`'s settings (documented in
-    :mod:`nnexp.tracking`; their defaults are ``DEFAULT_SETTINGS`` there).
+    the rest are the record's settings (documented in :mod:`nnexp.record.settings`; their
+    defaults are ``DEFAULT_SETTINGS`` there).
 
     ``uri``: an MLflow tracking URI; a relative ``sqlite:///`` path is resolved against the
     directory ``nnexp`` was launched from. ``experiment``: the MLflow experiment name
@@ -76,19 +102,23 @@ class TrackingConfig:
     enabled: bool = True
     uri: str = "sqlite:///mlflow.db"
     experiment: Optional[str] = None
-    log_every: int = 0            # steps between per-step metric rows sent to MLflow; 0: auto
-    max_points: int = 200         # with log_every 0: at most this many rows per run ...
-    min_points: int = 50          # ... and at least this many (all steps of a shorter run)
-    flush_every_s: float = 5.0    # seconds between writes to the store (epoch metrics batched)
-    stats_every: int = 1          # steps between rows of the full-resolution stats/steps.csv
+    flush_every_s: float = 1.0      # seconds between writes of the record and sends to the store
+    heartbeat_every_s: float = 10.0  # seconds between liveness heartbeats in the store
+    log_every: int = 0            # steps between per-step rows sent to the store; 0: auto
+    max_points: int = 200         # with log_every 0: this many rows per run, evenly spread
+    max_epoch_points: int = 10000  # at most this many epochs' metrics sent (the record has all)
+    stats_every: int = 1          # steps between rows of the full-resolution steps table
     tensors_every_epochs: int = 0  # epochs between grads/params .npz dumps; 0: last epoch only
     tensors_at_steps: list[int] = field(default_factory=list)
-    histogram_every_steps: int = 0  # 0: a gradient histogram at each epoch's end
+    histogram_every_steps: int = 0  # 0: at epoch ends, at most max_histograms per run
+    max_histograms: int = 200
     histogram_bins: int = 32
+    steps_csv_max_rows: int = 100000  # stats/steps.csv beside steps.parquet up to this size
     save_model: bool = True
     plot: bool = True
     plot_every_epochs: int = 0      # also plots/epoch_NNN/ every k epochs; 0: only at the end
     explain_max_params: int = 5000  # explain.txt (chain rule vs finite differences) up to this size
+    record_dir: Optional[str] = None  # null: nnexp-records/ beside the SQLite store
 
 
 @dataclass
@@ -201,11 +231,12 @@ def check_ranges(cfg) -> None:
     for key in ("dataset", "loss", "optimizer"):
         if cfg.get(key) is None:
             raise ConfigError(key, None, f"a {key} name ({key}=NAME; `nnexp --help` lists them)")
+    from omegaconf import OmegaConf
+
+    from nnexp.record.settings import checkpoint_settings, make_settings  # imports no mlflow
+
+    checkpoint_settings(OmegaConf.to_container(trainer.checkpoint))
     if cfg.tracking.enabled:
-        from omegaconf import OmegaConf
-
-        from nnexp.tracking.run import make_settings  # validates; imports no mlflow
-
         make_settings(OmegaConf.to_container(cfg.tracking))
 
 
@@ -219,6 +250,7 @@ class Parts:
     optimizer: Any
     schedule: Any
     task: str
+    early_stopping: Any = None  # an nnexp.early_stopping.EarlyStopping, or None
 
 
 def build_parts(cfg, registry) -> Parts:
@@ -246,9 +278,26 @@ def build_parts(cfg, registry) -> Parts:
             check_data(network, X, y, what)
     optimizer = _create(registry, "optimizer", plain["optimizer"])
     schedule = _create(registry, "schedule", plain["schedule"]) if plain.get("schedule") else None
-    task = cfg.trainer.task
-    return Parts(dataset, network, loss, optimizer, schedule,
-                 dataset.task if task == "auto" else task)
+    task = dataset.task if cfg.trainer.task == "auto" else cfg.trainer.task
+    return Parts(dataset, network, loss, optimizer, schedule, task,
+                 _watchers(plain["trainer"], task, dataset))
+
+
+def _watchers(trainer: dict, task: str, dataset):
+    """The early-stopping plugin (or None); every monitored metric checked against what the
+    run reports each epoch, so a typo is an error before training."""
+    from nnexp.early_stopping import EarlyStopping
+    from nnexp.monitor import Monitor, epoch_metrics
+
+    reported = epoch_metrics(task == "classification", dataset.X_val is not None and len(dataset.X_val) > 0)
+    es, ckpt = trainer["early_stopping"], trainer["checkpoint"]
+    if ckpt.get("monitor"):
+        Monitor(ckpt["monitor"], ckpt["mode"], where="trainer.checkpoint.monitor").check_available(reported)
+    if not es.get("monitor"):
+        return None
+    stopper = EarlyStopping(es["monitor"], es["mode"], es["patience"], es["min_delta"], es["restore_best"])
+    stopper.monitor.check_available(reported)
+    return stopper
 
 
 def _create(registry, group: str, spec: dict):

@@ -176,3 +176,29 @@ def on_epoch_end(run, epoch, metrics):
 def on_run_end(run, status, error):
     """Training ended. ``status``: ``"FINISHED"``, ``"FAILED"`` (``error`` is the exception)
     or ``"KILLED"`` (interrupted). Called exactly once per run, also on failure."""
+
+
+@hookspec
+def on_checkpoint(run, state):
+    """A checkpoint of the run is being taken. A plugin whose behaviour depends on what it saw
+    so far (a patience counter, a best value) adds it as ``state[its_name] = {...}`` (JSON-like
+    values and numpy arrays) and reads it back from ``run.resume_state["plugins"][its_name]``
+    in ``on_run_start`` when the run is resumed, so the resumed run behaves as if never stopped."""
+
+
+@hookspec
+def on_log_metrics(run, metrics, step):
+    """A hook or the caller logged ``metrics`` (name -> float) at ``step`` through
+    :meth:`nnexp.Run.log_metrics`. Trackers implement this; other plugins call the Run method."""
+
+
+@hookspec
+def on_set_tags(run, tags):
+    """Tags (name -> str) were set through :meth:`nnexp.Run.set_tags`. Trackers implement this."""
+
+
+@hookspec
+def on_log_artifact(run, path, artifact_path):
+    """A file or directory ``path`` (a ``pathlib.Path``) was logged through
+    :meth:`nnexp.Run.log_artifact`, to be kept under ``artifact_path`` (None: the top level).
+    Trackers implement this."""

@@ -1,12 +1,14 @@
 """Ctrl-C and SIGTERM during training: stop at the end of the step, as a KILLED run.
 
 A KeyboardInterrupt raised wherever the signal lands can land inside a write to the tracking
-store, where MLflow, SQLAlchemy or SQLite may swallow it: the run then stays RUNNING and
-training goes on. So while a run trains, the first signal is only noted, and this plugin's
-``on_step_end`` / ``on_epoch_end`` (called after the tracker's, which only buffers at a step
-end) raise it from a known, safe place: the end of the current step. ``fit`` then
-ends the run as KILLED and the tracker writes everything it holds. Outside training, or at a
-second signal, the interrupt is raised at once.
+store, where MLflow, SQLAlchemy or SQLite may swallow it, or halfway through an optimizer
+update, where no checkpoint can be taken. So while a run trains, the first signal is only
+noted, and this plugin's ``on_step_end`` / ``on_epoch_end`` (called last, after the record's)
+raise it from a known, safe place: the end of the current step. The exception carries
+``at_step_end = True``; ``fit`` then ends the run as KILLED and the record takes a checkpoint.
+Outside training the first signal is raised at once. A second signal ends the process at
+once (exit code 130, or 143 for SIGTERM): whatever was not written by then is what the record
+already holds, and the next nnexp command marks the run KILLED.
 
     with StopAtStepEnd() as stop:
         nnexp.fit(..., callbacks=[tracker, stop])
@@ -14,6 +16,7 @@ second signal, the interrupt is raised at once.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -33,6 +36,7 @@ class StopAtStepEnd:
 
     def __init__(self):
         self.pending: KeyboardInterrupt | None = None
+        self.signalled = False
         self.training = False
         self._previous: dict = {}
         self._outer: StopAtStepEnd | None = None
@@ -48,11 +52,19 @@ class StopAtStepEnd:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         StopAtStepEnd.active = self._outer
+        if self.signalled and self._outer is not None:
+            self._outer.signalled = True  # a signal after this one is the second
         return False
 
     def _on_signal(self, signum, frame):
-        error = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        if self.training and self.pending is None:
+        terminated = signum == signal.SIGTERM
+        if self.signalled:  # the second signal: end now
+            print("\nnnexp: stopped at once; the next nnexp command marks the run KILLED",
+                  file=sys.stderr, flush=True)
+            os._exit(143 if terminated else 130)
+        self.signalled = True
+        error = Terminated() if terminated else KeyboardInterrupt()
+        if self.training:
             self.pending = error
             print("\nnnexp: stopping after this step (signal again to stop now)",
                   file=sys.stderr, flush=True)
@@ -75,6 +87,7 @@ class StopAtStepEnd:
         if self.pending is not None:
             error, self.pending = self.pending, None
             self.training = False
+            error.at_step_end = True
             raise error
 
     @hookimpl

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,15 +23,26 @@ TASKS = ("auto", "classification", "regression")
 
 @dataclass
 class History:
-    """Per-epoch metrics: ``history["loss"]`` is the list over epochs."""
+    """Per-epoch metrics: ``history["loss"]`` is the list over epochs.
+
+    ``epochs`` holds the epochs kept in memory. A run recorded to disk keeps only its latest
+    epochs there (see :meth:`forget`): ``offset`` epochs came before ``epochs[0]`` and are read
+    back from the record when asked for, so memory stays flat however long the run.
+    """
 
     epochs: list[dict[str, float]] = field(default_factory=list)
+    offset: int = 0
+    _older: Any = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, key: str) -> list[float]:
-        return [e[key] for e in self.epochs if key in e]
+        older = []
+        if self.offset:
+            frame = self._older_frame()
+            older = frame[key].dropna().tolist() if key in frame.columns else []
+        return older + [e[key] for e in self.epochs if key in e]
 
     def __len__(self) -> int:
-        return len(self.epochs)
+        return self.offset + len(self.epochs)
 
     @property
     def last(self) -> dict[str, float]:
@@ -40,7 +52,32 @@ class History:
         """The history as a pandas DataFrame indexed by epoch (1-based)."""
         import pandas as pd
 
-        return pd.DataFrame(self.epochs, index=pd.RangeIndex(1, len(self.epochs) + 1, name="epoch"))
+        recent = pd.DataFrame(self.epochs, index=pd.RangeIndex(self.offset + 1, len(self) + 1, name="epoch"))
+        if not self.offset:
+            return recent
+        return pd.concat([self._older_frame(), recent]) if len(recent) else self._older_frame()
+
+    def forget(self, n: int, older) -> None:
+        """Drop the ``n`` oldest in-memory epochs; ``older()`` returns at least every epoch
+        before those kept (a DataFrame indexed by epoch), for reads of the whole history."""
+        n = min(n, len(self.epochs))
+        del self.epochs[:n]
+        self.offset += n
+        self._older = older
+
+    def _older_frame(self):
+        if self._older is None:
+            raise RuntimeError(f"the first {self.offset} epochs of this history are not in memory "
+                               "and no reader was given (History.forget)")
+        return self._older().loc[:self.offset]
+
+    def state(self) -> dict:
+        """What a checkpoint keeps: the in-memory epochs and how many came before."""
+        return {"epochs": [dict(e) for e in self.epochs], "offset": self.offset}
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> History:
+        return cls(epochs=[dict(e) for e in state["epochs"]], offset=int(state["offset"]))
 
 
 def accuracy(out: np.ndarray, y: np.ndarray, logits: bool = False) -> float:
@@ -104,8 +141,25 @@ class Trainer:
         return metrics
 
 
+@dataclass
+class EpochProgress:
+    """Where training is inside the current epoch: the next batch starts at ``start`` of
+    ``order`` (the epoch's shuffled sample order, None without shuffling); ``total`` and
+    ``correct`` are the sums behind the epoch's loss and accuracy so far."""
+
+    order: np.ndarray | None
+    start: int = 0
+    total: float = 0.0
+    correct: float = 0.0
+
+
 class Run:
-    """What lifecycle hooks see of a training run."""
+    """What lifecycle hooks see of a training run.
+
+    A hook ends training after the current epoch with :meth:`request_stop`, and logs to the
+    run with :meth:`log_metrics`, :meth:`set_tags` and :meth:`log_artifact` — whatever tracks
+    the run (MLflow, or nothing) receives them through the ``on_log_*`` hooks.
+    """
 
     def __init__(self, trainer: Trainer, *, epochs: int, batch_size: int, config: Mapping | None,
                  schedule: Schedule | None, classification: bool):
@@ -120,11 +174,37 @@ class Run:
         self.classification = classification
         self.history = History()
         self.step = 0
+        #: The epoch being trained (from 1); once it is done, ``len(history) == epoch``.
         self.epoch = 0
         self.steps_per_epoch = 0
         self.status = "RUNNING"
-        #: A hook may set this to end training after the current epoch.
+        #: Inside an epoch: where it stands (see :class:`EpochProgress`); None between epochs.
+        self.progress: EpochProgress | None = None
+        #: A hook may set this to end training after the current epoch (see request_stop).
         self.stop_requested = False
+        self.stop_reason: str | None = None
+        #: The checkpoint this run continues from (:func:`nnexp.checkpoint.capture`), else None.
+        #: Plugins read their own part, ``resume_state["plugins"][name]``, in ``on_run_start``.
+        self.resume_state: dict | None = None
+        self.hook = None  # the plugin manager's hook relay, set by fit
+
+    def request_stop(self, reason: str) -> None:
+        """End training after the current epoch; ``reason`` is recorded on the run."""
+        self.stop_requested = True
+        self.stop_reason = str(reason)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log metrics to the run (``step`` defaults to the current epoch)."""
+        self.hook.on_log_metrics(run=self, metrics=dict(metrics),
+                                 step=self.epoch if step is None else int(step))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags on the run (values become strings)."""
+        self.hook.on_set_tags(run=self, tags={str(k): str(v) for k, v in tags.items()})
+
+    def log_artifact(self, path, artifact_path: str | None = None) -> None:
+        """Keep a file (or a directory's files) with the run, under ``artifact_path``."""
+        self.hook.on_log_artifact(run=self, path=Path(path), artifact_path=artifact_path)
 
 
 def check_data(network, X, y, what: str = "training") -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +245,7 @@ def _is_classification(task: str, y: np.ndarray) -> bool:
 def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_size: int = 32,
         validation_data: Sequence | None = None, shuffle: bool = True, schedule=None,
         task: str = "auto", callbacks: Sequence = (), config: Mapping | None = None,
-        registry=None) -> History:
+        registry=None, resume: Mapping | None = None) -> History:
     """Train ``network`` on ``(X, y)`` with mini-batches; return per-epoch metrics.
 
     ``loss``, ``optimizer`` and ``schedule`` are registry names, specs
@@ -175,6 +255,11 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
     targets as classification (accuracy is reported). With a batch-dependent layer
     (batchnorm), a last batch of one sample is left out of each epoch (a different one each
     epoch when shuffling), since one sample cannot be batch-normalised.
+
+    ``resume``: a checkpoint (:func:`nnexp.checkpoint.capture`, or one read from a run's
+    record) to continue from: parameters, optimizer state, every random stream and the
+    position in the epoch are restored, so the rest of the run is bit-identical to an
+    uninterrupted one. Training then runs until ``epochs`` epochs are done in all.
     """
     registry = registry or network.registry
     check_range("epochs", epochs, 1)
@@ -187,7 +272,12 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
         schedule = registry.create("schedule", schedule)
     run = Run(trainer, epochs=int(epochs), batch_size=int(batch_size), config=config,
               schedule=schedule, classification=classification)
+    if resume is not None:
+        from nnexp.checkpoint import restore
+
+        restore(run, resume)
     pm = registry.pm
+    run.hook = pm.hook
     for cb in callbacks:
         pm.register(cb)
     try:
@@ -209,20 +299,20 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
     status, error = "FAILED", None
     try:
         hook.on_run_start(run=run)
-        for epoch in range(run.epochs):
-            if run.schedule is not None:
-                run.optimizer.lr = run.schedule.lr_at(epoch, base_lr, run.epochs)
-            run.epoch = epoch + 1
-            order = rng.permutation(len(X))[:n] if shuffle else None
-            metrics = _train_epoch(run, trainer, X, y, n, order, hook)  # n: len(X) or a multiple of bs
+        while len(run.history) < run.epochs and not run.stop_requested:
+            if run.progress is None:  # a new epoch (a resumed one continues where it stood)
+                run.epoch = len(run.history) + 1
+                if run.schedule is not None:
+                    run.optimizer.lr = run.schedule.lr_at(run.epoch - 1, base_lr, run.epochs)
+                run.progress = EpochProgress(rng.permutation(len(X))[:n] if shuffle else None)
+            metrics = _train_epoch(run, trainer, X, y, n, hook)  # n: len(X) or a multiple of bs
             metrics["lr"] = float(run.optimizer.lr)
             if val is not None:
                 metrics.update({f"val_{k}": v for k, v in
                                 trainer.evaluate(*val, classification=run.classification).items()})
             run.history.epochs.append(metrics)
+            run.progress = None
             hook.on_epoch_end(run=run, epoch=run.epoch, metrics=metrics)
-            if run.stop_requested:
-                break
         status = "FINISHED"
     except KeyboardInterrupt as exc:
         status, error = "KILLED", exc
@@ -235,11 +325,11 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
         hook.on_run_end(run=run, status=status, error=error)
 
 
-def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, order, hook) -> dict[str, float]:
-    bs = run.batch_size
-    total = correct = 0.0
+def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, float]:
+    bs, progress = run.batch_size, run.progress
+    order = progress.order
     on_step_end = hook.on_step_end
-    for start in range(0, n, bs):
+    for start in range(progress.start, n, bs):
         if order is None:
             xb, yb = X[start:start + bs], y[start:start + bs]
         else:
@@ -249,11 +339,12 @@ def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, order, hook) -> dict[
         run.step += 1
         if not math.isfinite(value):
             raise DivergenceError(run.step, run.epoch, value)
-        total += value * len(xb)
+        progress.total += value * len(xb)
         if run.classification:
-            correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)
+            progress.correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)
+        progress.start = start + bs
         on_step_end(run=run, loss=value)
-    metrics = {"loss": total / n}
+    metrics = {"loss": progress.total / n}
     if run.classification:
-        metrics["accuracy"] = correct / n
+        metrics["accuracy"] = progress.correct / n
     return metrics

@@ -172,7 +172,7 @@ def test_tracking_schema_matches_the_trackers_settings():
     import dataclasses
 
     from nnexp.config import TrackingConfig
-    from nnexp.tracking.run import CALLER_KEYS, DEFAULT_SETTINGS
+    from nnexp.record.settings import CALLER_KEYS, DEFAULT_SETTINGS
 
     fields = {f.name: f for f in dataclasses.fields(TrackingConfig)}
     assert set(fields) == set(CALLER_KEYS) | set(DEFAULT_SETTINGS)

@@ -57,7 +57,8 @@ def stop(proc) -> None:
         proc.wait()
 
 
-def test_a_run_is_tracked_over_http(server, tmp_path):
+def test_a_run_is_tracked_over_http(server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a remote store's records go to the working directory
     exp = tracking.ensure_experiment(server, "over-http")
     assert tracking.ensure_experiment(server, "over-http") == exp
     tracker, error, last = tracked_fit(server, exp, run_name="remote", epochs=2)
@@ -72,3 +73,4 @@ def test_a_run_is_tracked_over_http(server, tmp_path):
                        delimiter=",", skiprows=1)
     assert len(steps) == 12  # 48 samples / batch 8, two epochs
     assert {a.path for a in mc.list_artifacts(tracker.run_id)} >= {"config.yaml", "model.npz", "stats"}
+    assert (tmp_path / "nnexp-records" / tracker.run_id / "meta.json").is_file()

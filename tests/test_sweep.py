@@ -103,7 +103,7 @@ def test_sigterm_during_a_sweep_marks_the_parent_and_the_running_job_killed(tmp_
     from conftest import Watched
 
     sweep = Watched(["-m", "+experiment=xor", "trainer.epochs=100000", *FAST,
-                     "tracking.flush_every_s=0", "seed=0,1"], tmp_path)
+                     "tracking.flush_every_s=0.05", "seed=0,1"], tmp_path)
     sweep.wait_for_logged_epoch(tmp_path / "mlflow.db")
     assert sweep.stop(signal.SIGTERM) == 143, sweep.stdout + sweep.stderr
     parents, children = split(store_runs(tmp_path / "mlflow.db"))

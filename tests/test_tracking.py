@@ -206,29 +206,33 @@ def test_a_sweep_is_a_parent_run_with_a_summary_of_its_children(store, tmp_path)
     assert {"val_loss_mean", "val_loss_std", "val_loss_count"} <= set(seeds.columns)
 
 
-class SeeStoreAt:
-    """At the end of epoch ``epoch``, reads what the store holds (before the tracker's own
-    hook for that epoch runs: pluggy calls later-registered plugins first)."""
+class SlowEpochsSeeStore:
+    """Epochs of ``seconds`` each (a sleep); at the end of epoch ``epoch``, reads which
+    epochs' ``loss`` the store holds (from another client, as a user's UI would)."""
 
-    def __init__(self, uri, tracker, epoch):
-        self.uri, self.tracker, self.epoch, self.seen = uri, tracker, epoch, None
+    def __init__(self, uri, tracker, epoch, seconds):
+        self.uri, self.tracker, self.epoch, self.seconds, self.seen = uri, tracker, epoch, seconds, None
 
     @nnexp.hookimpl
     def on_epoch_end(self, run, epoch, metrics):
+        time.sleep(self.seconds)
         if epoch == self.epoch:
             self.seen = steps_of(MlflowClient(self.uri), self.tracker.run_id, "loss")
 
 
-@pytest.mark.parametrize("flush_every_s, expected", [(0, [1, 2]), (3600, [])])
-def test_metrics_reach_the_store_during_training_by_flush_interval(store, flush_every_s, expected):
+@pytest.mark.parametrize("flush_every_s", [0.1, 3600])
+def test_metrics_reach_the_store_during_training_within_the_flush_interval(store, flush_every_s):
     uri, exp, _ = store
     X, y = data()
     tracker = tracking.RunTracker(uri=uri, experiment_id=exp, run_name=f"flush-{flush_every_s}",
                                   settings={"plot": False, "flush_every_s": flush_every_s})
-    seer = SeeStoreAt(uri, tracker, 3)
-    nnexp.fit(tutorial_net(), X, y, loss="half_squared_error", epochs=3, callbacks=[tracker, seer])
-    assert seer.seen == expected
-    assert steps_of(MlflowClient(uri), tracker.run_id, "loss") == [1, 2, 3]
+    seer = SlowEpochsSeeStore(uri, tracker, epoch=6, seconds=0.25)
+    nnexp.fit(tutorial_net(), X, y, loss="half_squared_error", epochs=6, callbacks=[tracker, seer])
+    if flush_every_s < 1:  # 1.5 s of training, sent every 0.1 s: all but the last epoch or two
+        assert seer.seen[:4] == [1, 2, 3, 4]
+    else:  # nothing sent before the end ...
+        assert seer.seen == []
+    assert steps_of(MlflowClient(uri), tracker.run_id, "loss") == [1, 2, 3, 4, 5, 6]  # ... all after
 
 
 def test_a_write_blocked_by_a_sqlite_lock_is_retried_until_it_goes_through(tmp_path):
@@ -312,11 +316,12 @@ def test_auto_logging_gives_even_a_fast_short_run_curves_in_mlflow(store):
     assert steps_of(mc, tracker.run_id, "grad_norm/dense_0.W") == list(range(1, 19))
 
 
-def test_auto_logging_keeps_at_least_min_points_rows_of_a_longer_run(store):
+def test_auto_logging_sends_max_points_rows_evenly_and_the_last(store):
     uri, exp, _ = store
-    tracker, error, _ = tracked_fit(uri, exp, epochs=20, settings={"min_points": 10})  # 120 steps
+    tracker, error, _ = tracked_fit(uri, exp, epochs=20, settings={"max_points": 10})  # 120 steps
     steps = steps_of(MlflowClient(uri), tracker.run_id, "grad_norm/dense_0.W")
-    assert 10 <= len(steps) <= 13 and steps[-1] == 120
+    assert error is None and steps == list(range(12, 121, 12))  # a function of the config only
+    assert len(tracker.record.steps.read()) == 120  # the record keeps every step
 
 
 def test_auto_logging_keeps_max_points_when_stats_are_recorded_every_few_steps(store):
@@ -356,13 +361,13 @@ def test_update_ratio_of_sparse_stats_rows_is_the_change_since_the_previous_row(
     snaps = Snapshots()
     nnexp.fit(net, X, y, loss="mse", optimizer={"type": "sgd", "lr": 0.1}, epochs=2, batch_size=16,
               callbacks=[tracker, snaps])
-    columns, values = tracker.stats.table()
-    assert list(values[:, 0]) == [2, 4, 6, 8]
-    for row in values:
-        now, before = snaps.at[int(row[0])], snaps.at[int(row[0]) - 2]
+    table = tracker.record.steps.read()
+    assert list(table.index) == [2, 4, 6, 8]
+    for step, row in table.iterrows():
+        now, before = snaps.at[step], snaps.at[step - 2]
         for name in ("dense_0.W", "dense_1.W"):
             want = np.linalg.norm(now[name] - before[name]) / np.linalg.norm(now[name])
-            assert row[columns.index(f"update_ratio/{name}")] == pytest.approx(want, rel=1e-6), name
+            assert row[f"update_ratio/{name}"] == pytest.approx(want, rel=1e-6), name
 
 
 @pytest.mark.parametrize("key", ["log_every", "stats_every", "flush_every_s"])

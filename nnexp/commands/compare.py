@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nnexp.commands.stores import HOW_TO_CREATE, URI_HELP, open_store
 from nnexp.tracking import store
 from nnexp.tracking.store import TrackingError
 from nnexp.tracking.summary import is_seed, runs_frame
 from nnexp.tracking.sweep import SWEEP_TAG
 
-HOW_TO_CREATE = ("Create runs first, e.g. `nnexp +experiment=tutorial` (one run) or "
-                 "`nnexp -m +experiment=xor seed=0,1,2` (a sweep), then run `nnexp compare` "
-                 "from the same directory (or pass --uri).")
 PRINTED_HIDDEN = ("run_id", "overrides")
 
 
@@ -32,8 +30,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="nnexp compare", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A leaderboard of an experiment's or a sweep's runs, as CSV and PNG.",
         epilog="examples:" + __doc__.split("Examples::")[1].split("\n\nThe table")[0])
-    p.add_argument("--uri", default=store.DEFAULT_URI,
-                   help="tracking URI (default: sqlite:///mlflow.db in the current directory)")
+    p.add_argument("--uri", help=URI_HELP)
     p.add_argument("--experiment", "-e", help="experiment name (default: the most recently used)")
     p.add_argument("--sweep", "-s", nargs="?", const="latest",
                    help="a sweep's parent run id, or no value for the latest sweep")
@@ -51,17 +48,6 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"got {value}; expected a number of rows >= 0 (0: all)")
     return value
-
-
-def open_store(uri: str):
-    """A client for an existing store; a missing SQLite file is an error, never created."""
-    uri = store.resolve_uri(uri, Path.cwd())
-    db = store.sqlite_path(uri)
-    if db is not None and not db.exists():
-        raise TrackingError(f"No MLflow store at {db}. {HOW_TO_CREATE}")
-    if store.is_http(uri):
-        store.check_server(uri)
-    return uri, store.client(uri)
 
 
 def _latest(mc, experiment_ids, filter_string: str = ""):

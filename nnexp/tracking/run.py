@@ -1,340 +1,282 @@
-"""RunTracker: one MLflow run per :func:`nnexp.fit`, fed by the lifecycle hooks."""
+"""RunTracker: one MLflow run per :func:`nnexp.fit`, fed by the run's record.
+
+The tracker creates (or, to resume, reopens) the MLflow run when training starts, lets a
+:class:`nnexp.record.Recorder` write the record as training goes, and a
+:class:`nnexp.tracking.sink.Sink` send it to MLflow in the background. It adds what only a
+tracker knows: the run's params and tags, failure tags, ``explain.txt``, the pictures.
+"""
 
 from __future__ import annotations
 
-import math
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from nnexp.base import Dataset
-from nnexp.errors import ConfigError, did_you_mean
+from nnexp.errors import DivergenceError
 from nnexp.hookspecs import hookimpl
-from nnexp.optim import check_int
-from nnexp.stats import GradHistograms, StepStats
+from nnexp.record import Record, Recorder
+from nnexp.record.layout import default_root
+from nnexp.record.liveness import identity
+from nnexp.record.settings import DEFAULT_SETTINGS, make_settings
 from nnexp.tracking import store
-from nnexp.tracking.artifacts import component_tags, dump_tensors
-from nnexp.tracking.params import TAG_MAX, cap, clean_key, finite_items
+from nnexp.tracking.artifacts import component_tags
+from nnexp.tracking.params import TAG_MAX, cap, clean_key
 
-#: Settings (the ``tracking`` config group) and their defaults; see the package docstring.
-DEFAULT_SETTINGS = {
-    "log_every": 0,
-    "max_points": 200,
-    "min_points": 50,
-    "flush_every_s": 5.0,
-    "stats_every": 1,
-    "tensors_every_epochs": 0,
-    "tensors_at_steps": [],
-    "histogram_every_steps": 0,
-    "histogram_bins": 32,
-    "save_model": True,
-    "plot": True,
-    "plot_every_epochs": 0,
-    "explain_max_params": 5000,
-}
-#: Keys of the ``tracking`` group that belong to the caller, not to the tracker.
-CALLER_KEYS = {"enabled", "uri", "experiment"}
-BATCH = 1000  # MLflow's limit of metrics per log_batch
-#: Auto ``log_every``: MLflow's SQLite store costs ~70-100 µs per value, so per-step rows are
-#: sampled to keep their writes under LOG_BUDGET of the training time.
-VALUE_COST_S = 1e-4
-LOG_BUDGET = 0.02
+__all__ = ["DEFAULT_SETTINGS", "RunTracker"]
 
-
-def make_settings(settings) -> dict:
-    """Defaults overlaid with ``settings``; unknown keys and negative counts are errors."""
-    out = dict(DEFAULT_SETTINGS)
-    for key, value in dict(settings or {}).items():
-        if key in CALLER_KEYS:
-            continue
-        if key not in DEFAULT_SETTINGS:
-            hint = did_you_mean(key, DEFAULT_SETTINGS)
-            raise ConfigError(f"tracking.{key}", value, "one of the settings "
-                              + ", ".join(DEFAULT_SETTINGS) + (f" (did you mean {hint!r}?)" if hint else ""))
-        out[key] = value
-    for key in ("log_every", "max_points", "min_points", "stats_every", "tensors_every_epochs",
-                "histogram_every_steps", "histogram_bins", "plot_every_epochs", "explain_max_params"):
-        low = 1 if key in ("stats_every", "histogram_bins") else 0
-        out[key] = check_int(f"tracking.{key}", out[key], low, f"an integer >= {low}")
-    if isinstance(out["flush_every_s"], bool) or not isinstance(out["flush_every_s"], (int, float)) \
-            or out["flush_every_s"] < 0:
-        raise ConfigError("tracking.flush_every_s", out["flush_every_s"], "a number of seconds >= 0")
-    out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
-    return out
+#: Seconds an interrupted run's last writes may take before the process exits anyway.
+INTERRUPTED_BUDGET = 1.5
+#: Seconds a finished run waits for an unanswering store before leaving the rest to `nnexp sync`.
+FINISHED_BUDGET = 60.0
 
 
 class RunTracker:
     """Records one training run in MLflow: pass it as ``nnexp.fit(..., callbacks=[tracker])``.
 
     The run is created in ``on_run_start`` (so bad input raised by ``fit`` before training
-    creates no run) and always ended in ``on_run_end`` with fit's status: FINISHED, FAILED
-    (tags ``nnexp.failure`` = divergence/error and ``nnexp.error``) or KILLED. After ``fit``
-    returns, :meth:`log_final` adds test metrics to the ended run; :meth:`close` changes the
-    final status (``close("FAILED")`` when the caller fails after fit) and is always safe to call.
-    ``run_id`` is set once the run exists.
+    creates no run). By default it ends with fit (``on_run_end``): FINISHED, FAILED (tags
+    ``nnexp.failure`` = divergence/error and ``nnexp.error``) or KILLED. With
+    ``end_with_fit=False`` the caller ends it with :meth:`finish` after its own work
+    (:meth:`log_final` test metrics, ...). ``resume_run_id`` continues that MLflow run (its
+    status goes back to RUNNING) in its record; ``record_root`` is where records live.
+    ``run_id`` is set once the run exists; ``record`` once it trains.
     """
 
     def __init__(self, *, uri: str, experiment_id: str, run_name: str | None = None,
                  params: dict | None = None, tags: dict | None = None, config_yaml: str | None = None,
-                 parent_run_id: str | None = None, settings: dict | None = None, dataset=None):
+                 parent_run_id: str | None = None, settings: dict | None = None,
+                 checkpoint: dict | None = None, monitor: str | None = None, dataset=None,
+                 record_root=None, resume_run_id: str | None = None, end_with_fit: bool = True):
         self.uri, self.experiment_id, self.run_name = uri, str(experiment_id), run_name
         self.params, self.tags = dict(params or {}), dict(tags or {})
         self.config_yaml, self.parent_run_id, self.dataset = config_yaml, parent_run_id, dataset
         self.settings = make_settings(settings)
-        self.run_id: str | None = None
+        self.checkpoint_settings, self.monitor = checkpoint, monitor
+        self.record_root = Path(record_root) if record_root else default_root(uri, Path.cwd())
+        self.run_id: str | None = resume_run_id
+        self.resuming = resume_run_id is not None
+        self.end_with_fit = end_with_fit
         self.status: str | None = None
-        self.timings = {"start": 0.0, "flush": 0.0, "end": 0.0}
-        self._client = None
-        self._logged_rows = 0
-        self._last_logged_step = 0
-        self._pending: list = []
-        self._skipped: set[str] = set()
+        self.complete: bool | None = None  # whether everything reached the store at the end
+        self.recorder: Recorder | None = None
+        self.sink = None
+        self.timings = {"start": 0.0, "end": 0.0}
+
+    @property
+    def record(self) -> Record | None:
+        return None if self.recorder is None else self.recorder.record
 
     # -- lifecycle hooks ---------------------------------------------------------------------
-    @hookimpl
+    @hookimpl(trylast=True)
     def on_run_start(self, run):
+        from nnexp.tracking.sink import Sink
+
         t0 = time.perf_counter()
         self._client = store.client(self.uri)
-        tags = {**self.tags, **component_tags(run, self.dataset)}
-        if self.parent_run_id:
-            tags["mlflow.parentRunId"] = self.parent_run_id
-        info = store.retry(self._client.create_run, self.experiment_id, run_name=self.run_name,
-                           tags={clean_key(k): cap(v, TAG_MAX) for k, v in tags.items()}).info
-        self.run_id, self.run_name = info.run_id, info.run_name
-        self._log_params()
-        self._start_buffers(run)
+        live = identity()
+        self._open_run(run, live)
+        record = Record(self.record_root / self.run_id)
+        self.recorder = Recorder(record, self.settings, checkpoint=self.checkpoint_settings,
+                                 config_yaml=self.config_yaml, monitor=self.monitor)
+        self.recorder.on_run_start(run)
+        record.update_meta(run_id=self.run_id, run_name=self.run_name, uri=self.uri,
+                           experiment_id=self.experiment_id, **live)
+        s = self.settings
+        self.sink = Sink(record, self.uri, self.run_id, interval=s["flush_every_s"],
+                         heartbeat_every=s["heartbeat_every_s"]).start()
         self.timings["start"] = time.perf_counter() - t0
 
-    def _start_buffers(self, run) -> None:
-        s = self.settings
-        # rows apart: lr·g is one step's update, not the change since the previous row
-        self.stats = StepStats.for_run(run, exact_updates=s["stats_every"] > 1)
-        self.hist = GradHistograms(run.network, s["histogram_bins"])
-        self.every = s["log_every"] or None  # auto: chosen at the first flush (_auto_every)
-        self._train_started, self._last_flush = time.perf_counter(), time.perf_counter()
-        self.staging = Path(tempfile.mkdtemp(prefix="nnexp-run-"))
-        self._dumped_step = 0
+    def _open_run(self, run, live: dict) -> None:
+        """Create the MLflow run (tags, params), or reopen the one being resumed."""
+        from mlflow.entities import Param, RunTag
 
-    @hookimpl
+        tags = {f"nnexp.{k}": v for k, v in live.items()}
+        params = []
+        if self.resuming:
+            prior = store.retry(self._client.get_run, self.run_id)
+            store.retry(self._client.update_run, self.run_id, status="RUNNING")
+            for key in ("nnexp.failure", "nnexp.error"):
+                _delete_tag(self._client, self.run_id, key)
+            tags["nnexp.resumed"] = str(int(prior.data.tags.get("nnexp.resumed", "0")) + 1)
+            self.run_name = prior.info.run_name
+        else:
+            first = {**self.tags, **component_tags(run, self.dataset), **tags}
+            if self.parent_run_id:
+                first["mlflow.parentRunId"] = self.parent_run_id
+            info = store.retry(self._client.create_run, self.experiment_id, run_name=self.run_name,
+                               tags={clean_key(k): cap(v, TAG_MAX) for k, v in first.items()}).info
+            self.run_id, self.run_name, tags = info.run_id, info.run_name, {}
+            params = [Param(clean_key(k), cap(v)) for k, v in self.params.items()]
+        tags["nnexp.record"] = str(self.record_root / self.run_id)
+        store.retry(self._client.log_batch, self.run_id, params=params[:100],
+                    tags=[RunTag(k, cap(v, TAG_MAX)) for k, v in tags.items()])
+        for i in range(100, len(params), 100):  # MLflow's limit of params per batch
+            store.retry(self._client.log_batch, self.run_id, params=params[i:i + 100])
+
+    @hookimpl(trylast=True)
     def on_step_end(self, run, loss):
-        s = self.settings
-        step = run.step
-        if step % s["stats_every"] == 0:
-            self.stats.record(step, run.epoch, loss)
-        if s["histogram_every_steps"] and step % s["histogram_every_steps"] == 0:
-            self.hist.record(step, run.epoch)
-        if step in s["tensors_at_steps"]:
-            self._dump(run, f"step_{step:06d}")
+        self.recorder.on_step_end(run, loss)
 
-    @hookimpl
+    @hookimpl(trylast=True)
     def on_epoch_end(self, run, epoch, metrics):
+        self.recorder.on_epoch_end(run, epoch, metrics)
         s = self.settings
-        if not s["histogram_every_steps"]:
-            self.hist.record(run.step, epoch)
-        every = s["tensors_every_epochs"]
-        if every and epoch % every == 0:
-            self._dump(run, f"epoch_{epoch:03d}")
         if s["plot"] and s["plot_every_epochs"] and epoch % s["plot_every_epochs"] == 0 \
                 and epoch < run.epochs:  # the last epoch's pictures are the run's own
-            self._guarded(lambda: self._plot_progress(run, epoch))
-        self._pending.append((dict(metrics), epoch, int(time.time() * 1000)))  # Metrics at flush
-        if time.perf_counter() - self._last_flush >= s["flush_every_s"]:
-            self._flush(run)
+            self._guarded(lambda: self._pictures(run, f"plots/epoch_{epoch:03d}"))
 
-    @hookimpl
+    @hookimpl(trylast=True)
+    def on_checkpoint(self, run, state):
+        self.recorder.on_checkpoint(run, state)
+
+    @hookimpl(trylast=True)
+    def on_log_metrics(self, run, metrics, step):
+        self.recorder.on_log_metrics(run, metrics, step)
+
+    @hookimpl(trylast=True)
+    def on_set_tags(self, run, tags):
+        self.recorder.on_set_tags(run, tags)
+
+    @hookimpl(trylast=True)
+    def on_log_artifact(self, run, path, artifact_path):
+        self.recorder.on_log_artifact(run, path, artifact_path)
+
+    @hookimpl(trylast=True)
     def on_run_end(self, run, status, error):
-        t0 = time.perf_counter()
-        self.status = status
-        try:
-            for finish in (lambda: self._flush(run, final=True), lambda: self._failure_tags(status, error),
-                           lambda: self._write_artifacts(run)):
-                self._guarded(finish)
-        finally:
-            shutil.rmtree(getattr(self, "staging", ""), ignore_errors=True)
-            self._terminate(status)
-            self.timings["end"] = time.perf_counter() - t0
-
-    def _guarded(self, finish) -> None:
-        """Run one finishing step; a failure is warned about and the next step still runs
-        (it must never mask fit's own outcome, nor leave the run RUNNING)."""
-        if self.run_id is None:
+        if self.recorder is None or self.recorder.journal is None:
             return
-        try:
-            finish()
-        except Exception as exc:  # noqa: BLE001
-            warnings.warn(f"nnexp tracking: could not finish logging run {self.run_id}: "
-                          f"{type(exc).__name__}: {exc}", stacklevel=3)
+        self.status = status
+        self._run = run
+        self.recorder.on_run_end(run, status, error)
+        tags = _end_tags(status, error, run.stop_reason)
+        if tags:
+            self.recorder.tags(tags)
+        if status == "FINISHED" and 0 < run.network.n_params <= self.settings["explain_max_params"] \
+                and isinstance(self.dataset, Dataset):
+            self._guarded(lambda: self._explain(run))
+        if self.end_with_fit:
+            self.finish(status)
 
     # -- after fit ---------------------------------------------------------------------------
-    def log_final(self, metrics: dict, step: int | None = None) -> None:
-        """Log final (test) metrics to the run, also after it ended; non-finite ones are tagged."""
-        if self.run_id is None:
+    def log_final(self, metrics: dict, step: int = 0) -> None:
+        """Final (test) metrics, sent with the rest (at once, if the run has already ended);
+        non-finite ones are tagged, not logged."""
+        if self.recorder is None:
             return
-        from mlflow.entities import Metric
+        self.recorder.journal.metrics("f", step, {k: float(v) for k, v in metrics.items()})
+        if self.complete is not None:  # ended with fit: send it now
+            self.recorder.close()
+            self.sink.send(files=False)
 
-        good, skipped = finite_items(metrics)
-        now = int(time.time() * 1000)
-        batch = [Metric(k, v, now, int(step or 0)) for k, v in good.items()]
-        self._note_skipped(skipped)
-        store.retry(self._client.log_batch, self.run_id, metrics=batch)
+    def finish(self, status: str | None = None, timeout: float | None = None) -> bool:
+        """End the run with ``status`` (default: fit's): the record's stats exported, pictures
+        drawn (a FINISHED run), everything sent, the status set. An interrupted run (KILLED)
+        waits at most :data:`INTERRUPTED_BUDGET` seconds. True when all of it reached the
+        store; otherwise the record keeps the rest for ``nnexp sync``. Idempotent.
+
+        Interrupted itself (Ctrl-C while drawing or sending), it ends the run KILLED — its
+        record is complete, ``nnexp sync`` or ``nnexp resume`` finish the job — and re-raises."""
+        if self.sink is None or self.complete is not None:
+            return bool(self.complete)
+        status = status or self.status or "FAILED"
+        self.status = status
+        t0 = time.perf_counter()
+        try:
+            self.complete = self._finish(status, timeout)
+        except KeyboardInterrupt:
+            self._end_interrupted()
+            raise
+        finally:
+            self.timings["end"] = time.perf_counter() - t0
+        return self.complete
+
+    def _finish(self, status: str, timeout: float | None) -> bool:
+        rec, s = self.recorder, self.settings
+        rec.journal.flush()
+        rec.record.update_meta(status=status)
+        if status == "FINISHED" and s["plot"] and getattr(self, "_run", None) is not None:
+            rec.record.export_stats(s["steps_csv_max_rows"])
+            self._guarded(lambda: self._pictures(self._run, "plots"))
+        if timeout is None:
+            timeout = INTERRUPTED_BUDGET if status == "KILLED" else FINISHED_BUDGET
+        self.sink.before_final = lambda: rec.record.export_stats(s["steps_csv_max_rows"])
+        complete = self.sink.finish(status, timeout)
+        rec.close()
+        rec.record.update_meta(synced=complete)
+        return complete
+
+    def _end_interrupted(self) -> None:
+        """Ctrl-C while ending the run: KILLED (not what fit said), the rest left to sync."""
+        from mlflow.entities import RunTag
+
+        self.sink.cancel()
+        self.status, self.complete = "KILLED", False
+        self.recorder.close()
+        self.recorder.record.update_meta(status="KILLED", synced=False)
+        why = ("interrupted while ending the run (drawing or sending its files); its record is "
+               f"complete: `nnexp sync {self.run_id}` sends the rest, `nnexp resume {self.run_id}` "
+               "finishes it")
+        try:
+            store.retry(self._client.log_batch, self.run_id, tags=[
+                RunTag("nnexp.failure", "killed"), RunTag("nnexp.error", why)])
+            store.retry(self._client.set_terminated, self.run_id, "KILLED")
+        except Exception:  # noqa: BLE001 - the store is away: the reaper ends it later
+            pass
 
     def close(self, status: str | None = None) -> None:
-        """End the run with ``status`` (default: the status fit reported). Idempotent."""
-        if self.run_id is not None and status and status != self.status:
-            self._terminate(status)
+        """End the run with ``status``: finish it if it has not ended, else change its final
+        status (the caller failed after fit ended it). Always safe to call."""
+        if self.sink is None:
+            return
+        if self.complete is None:
+            self.finish(status)
+        elif status and status != self.status:
+            store.retry(self.sink.client.set_terminated, self.run_id, status)
+            self.recorder.record.update_meta(status=status)
+            self.status = status
 
     # -- internals ---------------------------------------------------------------------------
-    def _log_params(self) -> None:
-        from mlflow.entities import Param
+    def _guarded(self, work) -> None:
+        """Extra work (pictures, explain) whose failure must never lose the run: a warning."""
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001
+            warnings.warn(f"nnexp tracking: run {self.run_id}: {type(exc).__name__}: {exc}", stacklevel=3)
 
-        items = [Param(clean_key(k), cap(v)) for k, v in self.params.items()]
-        for i in range(0, len(items), 100):  # MLflow's limit of params per batch
-            store.retry(self._client.log_batch, self.run_id, params=items[i:i + 100])
-
-    def _epoch_metrics(self) -> list:
-        """The epoch metrics waiting since the last flush, as MLflow Metric objects."""
-        from mlflow.entities import Metric
-
-        out = []
-        for metrics, epoch, stamp in self._pending:
-            good, skipped = finite_items(metrics)
-            self._note_skipped(skipped)
-            out += [Metric(k, v, stamp, int(epoch)) for k, v in good.items()]
-        self._pending = []
-        return out
-
-    def _flush(self, run, final: bool = False) -> None:
-        """One synchronous write: pending epoch metrics and sampled step rows since the last."""
-        t0 = time.perf_counter()
-        if self.every is None:
-            self.every = self._auto_every(run, t0)
-        batch = self._epoch_metrics() + self._step_metrics(int(time.time() * 1000), final)
-        for i in range(0, len(batch), BATCH):
-            store.retry(self._client.log_batch, self.run_id, metrics=batch[i:i + BATCH])
-        self._last_flush = time.perf_counter()
-        self.timings["flush"] += self._last_flush - t0
-
-    def _auto_every(self, run, now: float) -> int:
-        """Steps between logged rows (a multiple of ``stats_every``, as rows are filtered by
-        step): at most ``max_points`` rows; row writes (at VALUE_COST_S per value) within
-        LOG_BUDGET of the measured time per step, but never fewer than ``min_points`` rows,
-        so even a run of fast steps has curves to compare in the UI."""
-        s = self.settings
-        steps = max(1, run.step)
-        step_time = max(1e-7, (now - self._train_started - self.timings["flush"]) / steps)
-        row_cost = (self.stats.width - 2) * VALUE_COST_S
-        total = max(1, run.epochs * run.steps_per_epoch // s["stats_every"])
-        by_points = math.ceil(total / max(1, s["max_points"]))
-        by_budget = math.ceil(row_cost / (LOG_BUDGET * step_time * s["stats_every"]))
-        at_least = math.ceil(total / max(1, s["min_points"]))
-        return max(1, by_points, min(by_budget, at_least)) * s["stats_every"]
-
-    def _step_metrics(self, now: int, final: bool) -> list:
-        """Every ``self.every``-th recorded row (and the last one at the end) as Metric objects."""
-        from mlflow.entities import Metric
-
-        rows = self.stats.rows_since(self._logged_rows)
-        self._logged_rows = self.stats.n
-        rows = rows[rows[:, 0] % self.every == 0]
-        if len(rows):
-            self._last_logged_step = rows[-1, 0]
-        if final and self.stats.n:  # the last row always, unless it was just sampled
-            last = self.stats.rows_since(self.stats.n - 1)
-            if last[0, 0] != self._last_logged_step:
-                rows = np.concatenate([rows, last])
-        names = ["step_loss" if c == "loss" else c for c in self.stats.columns]
-        out, bad = [], set()
-        for row in rows:
-            step = int(row[0])
-            for key, value in zip(names[2:], row[2:].tolist()):
-                if math.isfinite(value):
-                    out.append(Metric(key, value, now, step))
-                elif not math.isnan(value):
-                    bad.add(key)
-        self._note_skipped(bad)
-        return out
-
-    def _note_skipped(self, keys) -> None:
-        new = set(keys) - self._skipped
-        if new and self.run_id:
-            self._skipped |= new
-            store.retry(self._client.set_tag, self.run_id, "nnexp.nonfinite_metrics",
-                        cap(", ".join(sorted(self._skipped)), TAG_MAX))
-
-    def _failure_tags(self, status: str, error) -> None:
-        if status == "FINISHED":
-            return
-        from nnexp.errors import DivergenceError
-
-        reason = ("killed" if status == "KILLED" else
-                  "divergence" if isinstance(error, DivergenceError) else "error")
-        tags = {"nnexp.failure": reason}
-        if error is not None:
-            tags["nnexp.error"] = cap(f"{type(error).__name__}: {error}", TAG_MAX)
-        for key, value in tags.items():
-            store.retry(self._client.set_tag, self.run_id, key, value)
-
-    def _dump(self, run, name: str) -> None:
-        dump_tensors(run.network, self.staging / "tensors" / name)
-        self._dumped_step = run.step
-
-    def _write_artifacts(self, run) -> None:
-        s, out = self.settings, self.staging
-        if run.step and self._dumped_step != run.step:  # the final state, unless just dumped
-            done = self.status == "FINISHED"
-            self._dump(run, f"epoch_{run.epoch:03d}" if done else f"step_{run.step:06d}")
-        (out / "stats").mkdir(exist_ok=True)
-        self.stats.write_csv(out / "stats" / "steps.csv")
-        if run.step:  # the last step's histogram (record skips a step it already holds)
-            self.hist.record(run.step, run.epoch)
-        self.hist.save(out / "stats" / "grad_hist.npz")
-        if self.config_yaml:
-            (out / "config.yaml").write_text(self.config_yaml)
-        if s["save_model"]:
-            run.network.save(out / "model.npz")
-        if s["plot"] and len(run.history):
-            self._plot(run, out)
-        if 0 < run.network.n_params <= s["explain_max_params"] and isinstance(self.dataset, Dataset):
-            self._explain(run, out)
-        store.retry(self._client.log_artifacts, self.run_id, str(out))
-
-    def _plot(self, run, out: Path) -> None:
+    def _pictures(self, run, where: str) -> None:
         from nnexp.plots import plot_run
 
-        try:
-            plot_run(run.history, out / "stats" / "steps.csv", out / "plots", network=run.network,
-                     dataset=self.dataset if isinstance(self.dataset, Dataset) else None,
-                     grad_hist=out / "stats" / "grad_hist.npz")
-        except Exception as exc:  # noqa: BLE001 - a broken picture must not lose the run
-            warnings.warn(f"nnexp tracking: plotting failed: {exc}", stacklevel=2)
+        rec = self.recorder.record
+        self.recorder.flush(run)
+        dataset = self.dataset if isinstance(self.dataset, Dataset) else None
+        hist = rec.histograms()
+        plot_run(run.history.to_frame(), rec.steps.read().reset_index(), rec.artifacts / where,
+                 network=run.network, dataset=dataset, grad_hist=hist if len(hist["steps"]) else None)
 
-    def _plot_progress(self, run, epoch: int) -> None:
-        """The run's pictures so far, as ``plots/epoch_NNN/`` (``plot_every_epochs``)."""
-        out = self.staging / "progress"
-        (out / "stats").mkdir(parents=True, exist_ok=True)
-        self.stats.write_csv(out / "stats" / "steps.csv")
-        self.hist.save(out / "stats" / "grad_hist.npz")
-        self._plot(run, out)
-        store.retry(self._client.log_artifacts, self.run_id, str(out / "plots"), f"plots/epoch_{epoch:03d}")
-        shutil.rmtree(out)
-
-    def _explain(self, run, out: Path) -> None:
+    def _explain(self, run) -> None:
         """The chain rule of the trained network on the first training sample, factor by
         factor beside finite differences (``explain.txt``; costs one pass per parameter)."""
         from nnexp.explain import explain
 
-        try:
-            ex = explain(run.network, self.dataset.X_train[0], self.dataset.y_train[0], run.loss)
-            (out / "explain.txt").write_text(ex.to_text())
-        except Exception as exc:  # noqa: BLE001 - an explanation must not lose the run
-            warnings.warn(f"nnexp tracking: explain failed: {exc}", stacklevel=2)
+        ex = explain(run.network, self.dataset.X_train[0], self.dataset.y_train[0], run.loss)
+        (self.recorder.record.artifacts / "explain.txt").write_text(ex.to_text())
 
-    def _terminate(self, status: str) -> None:
-        if self.run_id is None:
-            return
-        store.retry(self._client.set_terminated, self.run_id, status)
-        self.status = status
+
+def _end_tags(status: str, error, stop_reason: str | None) -> dict:
+    tags = {}
+    if stop_reason:
+        tags["nnexp.stop_reason"] = stop_reason
+    if status != "FINISHED":
+        tags["nnexp.failure"] = ("killed" if status == "KILLED" else
+                                 "divergence" if isinstance(error, DivergenceError) else "error")
+        if error is not None:
+            tags["nnexp.error"] = cap(f"{type(error).__name__}: {error}", TAG_MAX)
+    return tags
+
+
+def _delete_tag(client, run_id: str, key: str) -> None:
+    try:
+        store.retry(client.delete_tag, run_id, key)
+    except Exception:  # noqa: BLE001 - absent: nothing to delete
+        pass

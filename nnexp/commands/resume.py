@@ -1,0 +1,130 @@
+"""``nnexp resume RUN_ID [KEY=VALUE ...]``: continue a KILLED or FAILED run in the same MLflow run.
+
+The run continues from its last checkpoint (``checkpoints/last``: parameters, optimizer state,
+every random stream, the position in the epoch), with its own composed config — the saved
+``config.yaml``, not today's config files — plus the overrides given (``trainer.epochs=200``
+to train longer). The result is bit-identical to a run that was never interrupted; metric
+steps continue where they stopped. Its status goes back to RUNNING, then to its real end.
+
+The record is read from this machine when it is here (``nnexp-records/<run id>``), else the
+config and checkpoint are downloaded from the run's artifacts. A run without a checkpoint
+starts again from the beginning, in the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from nnexp.commands.stores import URI_HELP, get_run, open_store
+from nnexp.errors import NnexpError
+from nnexp.record import Record, read_state
+from nnexp.record.layout import default_root
+from nnexp.tracking.reaper import check, local_record
+
+EXAMPLES = """examples:
+  nnexp resume 3f2a...                     continue a KILLED or FAILED run where it stopped
+  nnexp resume 3f2a... trainer.epochs=200  ... and train it longer
+  nnexp runs                               the store's runs, which are resumable
+"""
+
+
+class ResumeError(NnexpError):
+    """A run that cannot be resumed (finished, still running, or its record is unusable)."""
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="nnexp resume", epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Continue a KILLED or FAILED run, in the same MLflow "
+                                            "run, from its last checkpoint.")
+    p.add_argument("run_id", help="the run's id (MLflow run id)")
+    p.add_argument("overrides", nargs="*", help="KEY=VALUE changes to its config, e.g. trainer.epochs=200")
+    p.add_argument("--uri", help=URI_HELP)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    if any(o in ("-m", "--multirun") or "=" not in o for o in args.overrides):
+        raise ResumeError(f"overrides are KEY=VALUE changes to the run's config (got "
+                          f"{' '.join(args.overrides)!r}); a run is resumed on its own, not as a sweep.")
+    uri, client = open_store(args.uri)
+    run = get_run(client, args.run_id, uri)
+    _check_resumable(run)
+    record, state, config_yaml = _load(client, run, uri)
+    _say_where(run, state)
+    from nnexp.app import main as app_main
+
+    with tempfile.TemporaryDirectory(prefix="nnexp-resume-") as tmp:
+        (Path(tmp) / "config.yaml").write_text(_primary(config_yaml))
+        return app_main([*args.overrides, f"tracking.uri={uri}"], config_dir=tmp, resume={
+            "run_id": run.info.run_id, "run_name": run.info.run_name, "uri": uri,
+            "experiment_id": run.info.experiment_id, "state": state,
+            "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
+            "record_root": str(record.path.parent)})
+
+
+def _check_resumable(run) -> None:
+    status, name = run.info.status, f"{run.info.run_id} ({run.info.run_name})"
+    if run.data.tags.get("nnexp.sweep") == "true":
+        raise ResumeError(f"run {name} is a sweep's parent run; resuming a sweep is not built yet. "
+                          "Resume its KILLED or FAILED children one by one: `nnexp runs` lists them.")
+    if status == "FINISHED":
+        raise ResumeError(f"run {name} is FINISHED: there is nothing to resume. To train longer, "
+                          "start a new run with more epochs (trainer.epochs=N).")
+    if status == "RUNNING":
+        raise ResumeError(f"run {name} is still RUNNING ({check(run).why}); stop it first "
+                          "(Ctrl-C or SIGTERM), then resume it.")
+    if "nnexp.pid" not in run.data.tags:
+        raise ResumeError(f"run {name} was not recorded by this version of nnexp: it has no "
+                          "record or checkpoint to continue from.")
+
+
+def _load(client, run, uri: str):
+    """The run's record (here, or a new one filled from its artifacts), its last checkpoint
+    (None: none was taken) and its saved config."""
+    record = local_record(run)
+    if record is None:
+        record = Record(default_root(uri, Path.cwd()) / run.info.run_id)
+        _download(client, run.info.run_id, record)
+    config = record.artifacts / "config.yaml"
+    if not config.is_file():
+        raise ResumeError(f"run {run.info.run_id} has no config.yaml, so it cannot be rebuilt.")
+    checkpoint = record.checkpoint_path("last")
+    state = read_state(checkpoint) if checkpoint.is_file() else None
+    return record, state, config.read_text()
+
+
+def _download(client, run_id: str, record: Record) -> None:
+    """What continuing needs, from the run's artifacts into a new local record."""
+    from mlflow.exceptions import MlflowException
+
+    record.artifacts.mkdir(parents=True, exist_ok=True)
+    for path, folder in (("config.yaml", ""), ("checkpoints/last/checkpoint.npz", "checkpoints/last")):
+        try:
+            client.download_artifacts(run_id, path, str(record.artifacts / folder))
+        except (MlflowException, OSError):
+            pass  # absent: said by _load (config) or resumed from the start (checkpoint)
+
+
+def _say_where(run, state) -> None:
+    name = f"{run.info.run_id} ({run.info.run_name})"
+    if state is None:
+        where = "it has no checkpoint, so it starts again from the beginning"
+    else:
+        done = len(state["history"]["epochs"]) + state["history"]["offset"]
+        where = f"from its checkpoint at step {state['step']} ({done} epoch(s) done)"
+    print(f"nnexp: resuming run {name} {where}", file=sys.stderr, flush=True)
+
+
+def _primary(config_yaml: str) -> str:
+    """A primary config: the run's composed config over nnexp's schema (so overrides are
+    type-checked and keys added since get their defaults), with nnexp's Hydra settings."""
+    return ("defaults:\n  - nnexp_schema\n  - override hydra/help: nnexp\n"
+            "  - override hydra/job_logging: nnexp\n  - override hydra/hydra_logging: nnexp\n"
+            "  - _self_\n\nhydra:\n  searchpath:\n    - pkg://nnexp.conf\n"
+            "  job:\n    name: nnexp\n    chdir: false\n"
+            "  run:\n    dir: outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}\n\n" + config_yaml)
