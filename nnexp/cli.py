@@ -36,10 +36,29 @@ def run_subcommand(name: str, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
-        sys.exit(run_subcommand(argv[0], argv[1:]))
+        exit_now(run_subcommand(argv[0], argv[1:]))
     from nnexp.app import main as app_main  # the Hydra experiment app
 
-    sys.exit(app_main(argv))
+    exit_now(app_main(argv))
+
+
+def exit_now(code: int) -> None:
+    """Exit with ``code`` once output and logs are flushed, skipping the interpreter's teardown.
+
+    Everything nnexp writes is complete by now (records are written atomically, the store's
+    transactions are committed); tearing down mlflow, SQLAlchemy, pyarrow and matplotlib
+    module by module took seconds on a busy machine, which an interrupted run cannot spend
+    (Ctrl-C must end the process within 2 s) and a sweep of small runs should not."""
+    import logging
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from nnexp.tracking.params import TAG_MAX, cap, clean_key
 __all__ = ["DEFAULT_SETTINGS", "RunTracker"]
 
 #: Seconds an interrupted run's last writes may take before the process exits anyway.
-INTERRUPTED_BUDGET = 1.5
+INTERRUPTED_BUDGET = 1.0
 #: Seconds a finished run waits for an unanswering store before leaving the rest to `nnexp sync`.
 FINISHED_BUDGET = 60.0
 
@@ -200,7 +200,8 @@ class RunTracker:
             self._guarded(lambda: self._pictures(self._run, "plots"))
         if timeout is None:
             timeout = INTERRUPTED_BUDGET if status == "KILLED" else FINISHED_BUDGET
-        self.sink.before_final = lambda: rec.record.export_stats(s["steps_csv_max_rows"])
+        csv_rows = s["steps_csv_max_rows"] if status != "KILLED" else 0  # no CSV when time is short
+        self.sink.before_final = lambda: rec.record.export_stats(csv_rows)
         complete = self.sink.finish(status, timeout)
         rec.close()
         rec.record.update_meta(synced=complete)

@@ -74,8 +74,6 @@ class Sink:
             self._wake.wait(delay)
             self._wake.clear()
             final = self._final
-            if final and self.before_final is not None:
-                self._prepare()
             ok = self._attempt(lambda: self.finish_now(final) if final else self.send(files=True))
             if (ok and final) or self.cancelled:
                 self.done.set()
@@ -145,19 +143,20 @@ class Sink:
             self._send_files()
 
     def finish_now(self, status: str) -> None:
-        """Everything, then the status: journal, status (+ a pending tag while files remain),
-        files, pending tag cleared. Raises when the store fails (retried by the caller)."""
+        """The metrics first, then the status, then the files (what matters most reaches the
+        store first when time is short): journal, pending tag, status, ``before_final``
+        (exporting the record's tables), files, pending tag cleared. Raises when the store
+        fails (retried by the caller)."""
         self._send_journal()
-        pending = self._changed_files()
-        if pending:
-            self._log(tags={PENDING_TAG: "pending"})
+        self._log(tags={PENDING_TAG: "pending"})
         if self.cancelled:
             return
         store.retry(self.client.set_terminated, self.run_id, status)
-        if pending:
-            self._send_files()
-            if not self.cancelled:
-                self._log(tags={PENDING_TAG: "done"})
+        if self.before_final is not None:
+            self._prepare()
+        self._send_files()
+        if not self.cancelled:
+            self._log(tags={PENDING_TAG: "done"})
 
     def _send_journal(self) -> None:
         while True:
