@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
         sys.exit(run_subcommand(argv[0], argv[1:]))
+    if "--version" in argv or argv == ["-V"]:  # nnexp's, not Hydra's (its own --version)
+        from nnexp.plugins import nnexp_version
+
+        print(f"nnexp {nnexp_version()}")
+        sys.exit(0)
     from nnexp.app import main as app_main  # the Hydra experiment app
 
     sys.exit(app_main(argv))
