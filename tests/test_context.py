@@ -156,7 +156,8 @@ def test_a_run_gets_params_as_typed_and_tracking_settings_as_tags(client, spiral
     assert data.params["optimizer.lr"] == "0.01" and data.params["model.hidden"] == "[64, 64]"
     assert data.params["optimizer.betas"] == "[0.9, 0.999]" and data.params["trainer.shuffle"] == "true"
     assert not {v for v in data.params.values()} & {"None", "True", "False"}
-    assert not [k for k in data.params if k.startswith("tracking.")]
+    assert not [k for k in data.params if k.startswith("tracking.") or k == "optimized_metric"]
+    assert data.tags["nnexp.optimized_metric"] == "null"
     settings = {k.removeprefix("nnexp.tracking."): _as_override(k, v)
                 for k, v in data.tags.items() if k.startswith("nnexp.tracking.")}
     assert settings == spirals_config["tracking"] and len(settings) >= 16

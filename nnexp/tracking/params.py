@@ -73,14 +73,18 @@ def flatten_config(cfg: Mapping, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def params_and_tags(cfg: Mapping, settings_key: str = "tracking") -> tuple[dict[str, str], dict[str, str]]:
+#: Top-level config keys that say how a run is recorded or searched, not what is trained.
+AS_TAGS = ("tracking", "optimized_metric")
+
+
+def params_and_tags(cfg: Mapping, as_tags: Sequence[str] = AS_TAGS) -> tuple[dict[str, str], dict[str, str]]:
     """The composed config as ``(params, tags)``: every key flattened (:func:`flatten_config`)
-    as a param, except the ``tracking`` settings, which become tags ``nnexp.tracking.<key>``
-    (how a run was recorded is not a hyperparameter, and keeps the params table to what
-    varies the model)."""
-    params = flatten_config({k: v for k, v in cfg.items() if k != settings_key})
-    settings = cfg.get(settings_key) or {}
-    tags = {f"nnexp.{k}": cap(v, TAG_MAX) for k, v in flatten_config({settings_key: settings}).items()}
+    as a param, except the keys ``as_tags`` (the ``tracking`` settings, ``optimized_metric``),
+    which become tags ``nnexp.<key>`` (``nnexp.tracking.log_every``): how a run was recorded
+    is not a hyperparameter, and the params table keeps to what varies the model."""
+    params = flatten_config({k: v for k, v in cfg.items() if k not in as_tags})
+    chosen = {k: cfg[k] for k in as_tags if k in cfg}
+    tags = {f"nnexp.{k}": cap(v, TAG_MAX) for k, v in flatten_config(chosen).items()}
     return params, tags
 
 
