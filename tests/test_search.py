@@ -134,3 +134,11 @@ def test_an_unknown_optimized_metric_is_one_message_before_any_run(nnexp_cli, tm
     assert "Unknown optimized_metric 'val_acc'" in out.stderr and "val_accuracy" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "mlflow.db").exists() or store_runs(tmp_path / "mlflow.db") == []
+
+
+def test_a_bad_choice_in_the_search_space_is_found_before_any_trial(nnexp_cli, tmp_path):
+    out = nnexp_cli(*SEARCH, "model.activation=choice(relu, rleu)")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "model.activation=rleu" in out.stderr and "Did you mean 'relu'" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "optuna.db").exists()
+    assert not (tmp_path / "mlflow.db").exists() or store_runs(tmp_path / "mlflow.db") == []
