@@ -55,6 +55,7 @@ def _wheel_metadata(wheel: zipfile.ZipFile) -> email.message.Message:
 def test_wheel_ships_license_py_typed_main_and_the_config_tree(wheel):
     names = set(wheel.namelist())
     assert "nnexp/py.typed" in names and "nnexp/__main__.py" in names
+    assert "hydra_plugins/nnexp_optuna_sweeper/__init__.py" in names  # where Hydra finds the sweeper
     assert "nnexp/conf/config.yaml" in names and "nnexp/conf/experiment/spirals.yaml" in names
     license_file = [n for n in names if n.endswith("dist-info/licenses/LICENSE")]
     assert license_file and b"MIT License" in wheel.read(license_file[0])
