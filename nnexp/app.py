@@ -32,7 +32,7 @@ CONFIG_NAME = "config"
 #: The command line, for the runs' tags (joblib workers inherit it from the environment).
 COMMAND_ENV = "NNEXP_COMMAND"
 #: Override keys that say nothing about the model, left out of run names.
-UNNAMED = ("hydra", "experiment", "tracking", "trainer.progress")
+UNNAMED = ("hydra", "experiment", "tracking", "trainer.progress", "hparams_search")  # [search]
 
 
 #: The exception of a single run, re-raised by main() once Hydra has returned.
@@ -212,16 +212,19 @@ def _alias_target(kind: str, name: str) -> str | None:
 
 
 # -- one job -----------------------------------------------------------------------------------
-def task(cfg) -> dict:
-    """Hydra's task function: one run, or one job of a multirun (which never raises)."""
+def task(cfg) -> float | None:
+    """Hydra's task function: one run, or one job of a multirun (which never raises).
+
+    Returns ``cfg.optimized_metric``'s final value, what a sweeper optimises (nan for a
+    failed run, None when no metric is configured): :func:`nnexp.search.objective`."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from nnexp import sweep
+    from nnexp import search, sweep
 
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN:
-        return sweep.run_job(cfg, hc)
+        return search.objective(cfg, sweep.run_job(cfg, hc))  # [search] a sweeper's objective
     result = new_result(hc)
     if _resume:
         result["run_name"] = _resume[0]["run_name"]
@@ -229,7 +232,7 @@ def task(cfg) -> dict:
         run_experiment(cfg, hc, result, resume=_resume[0] if _resume else None)
     except Exception as exc:  # main() reports it: Hydra would add its own line first
         _job_error.append(exc)
-    return result
+    return search.objective(cfg, result)  # [search]
 
 
 def new_result(hc) -> dict[str, Any]:
@@ -262,6 +265,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     """
     from omegaconf import OmegaConf
 
+    from nnexp import search
     from nnexp.config import build_parts
     from nnexp.plugins import get_registry
     from nnexp.progress import ProgressBar
@@ -274,7 +278,9 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
                if cfg.tracking.enabled else None)
     started, status = time.perf_counter(), "FAILED"
     try:
-        callbacks = [c for c in (parts.early_stopping, tracker, bar, StopAtStepEnd.active) if c is not None]
+        pruner = search.trial_callback(hc)  # [search] a trial's pruning, at epoch ends
+        callbacks = [c for c in (parts.early_stopping, pruner, tracker, bar, StopAtStepEnd.active)
+                     if c is not None]
         history = _fit(parts, cfg, plain, callbacks, registry, (resume or {}).get("state"))
         result["metrics"] = {**history.last, **evaluate(parts)}
         if tracker is not None:

@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
         exit_now(run_subcommand(argv[0], argv[1:]))
+    if "--version" in argv or argv == ["-V"]:  # nnexp's, not Hydra's (its own --version)
+        from nnexp.plugins import nnexp_version
+
+        print(f"nnexp {nnexp_version()}")
+        exit_now(0)
     from nnexp.app import main as app_main  # the Hydra experiment app
 
     exit_now(app_main(argv))

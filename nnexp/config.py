@@ -133,6 +133,8 @@ class NnexpConfig:
     schedule: Any = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # [search] the metric a sweeper optimises, returned by the task (nnexp.search.objective)
+    optimized_metric: Optional[str] = None
 
 
 # -- schemas from factory signatures -----------------------------------------------------------

@@ -82,6 +82,10 @@ class SweepCallback(Callback):
         jobs = expand_jobs(config)
         if jobs is not None:
             validate_jobs(config, jobs)
+        else:  # [search] jobs known only as they run: check the search before the parent run
+            from nnexp.search.checks import check_search
+
+            check_search(config)
         state = {"sweep_dir": str(_absolute(config.hydra.sweep.dir, launch_dir)), "jobs": jobs,
                  "uri": None, "experiment_id": None, "parent_run_id": None}
         if config.tracking.enabled:

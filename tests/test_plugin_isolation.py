@@ -87,7 +87,7 @@ def test_registry_records_each_failure_and_refuses_the_duplicate_naming_both(on_
         registry.get("activation", "raiser_half")  # registered, then withdrawn when the hook raised
     with pytest.raises(nnexp.DuplicateComponentError) as err:
         registry.get("activation", "relu")
-    assert "nnexp 0.1.0 (plugin 'nnexp.activations')" in str(err.value)
+    assert f"nnexp {nnexp.__version__} (plugin 'nnexp.activations')" in str(err.value)
     assert "nnexp-fixture-duplicate 0.1.0 (plugin 'duplicate')" in str(err.value)
 
 

@@ -144,7 +144,7 @@ def test_long_params_are_capped_and_keys_cleaned(store):
                                               "hidden": [64, 64], "note": "x" * 7000},
                                     "odd key=1": None, "empty": {}})
     assert flat["model.layers.0.type"] == "dense" and flat["model.layers.1"] == "relu"
-    assert flat["model.hidden"] == "[64, 64]" and flat["odd key_1"] == "None" and flat["empty"] == "{}"
+    assert flat["model.hidden"] == "[64, 64]" and flat["odd key_1"] == "null" and flat["empty"] == "{}"
     assert len(flat["model.note"]) == PARAM_MAX and flat["model.note"].endswith(TRUNCATED)
     tracker, _, _ = tracked_fit(uri, exp, run_name="long", epochs=1, params=flat)
     assert MlflowClient(uri).get_run(tracker.run_id).data.params == flat
