@@ -7,7 +7,9 @@ The ``dataset``, ``loss``, ``optimizer`` and ``schedule`` groups have no YAML fi
 registered component becomes a group option whose schema is read from its factory's signature
 (:func:`schema_for`). Installing a plugin is then enough for ``optimizer=its_name`` to work,
 with its options typed and listed in ``nnexp --help``. The factory still validates values
-(``lr > 0``) with :class:`nnexp.ConfigError`.
+(``lr > 0``) with :class:`nnexp.ConfigError`. A component whose bare name a built-in (or another
+plugin) has too is the option ``distribution:name`` (``loss=nnexp-fixture-duplicate:mse``):
+Hydra's override grammar takes ``:`` unquoted in values and option names.
 
 Nothing here imports mlflow: ``nnexp --help`` must stay fast.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -169,7 +172,8 @@ def schema_for(kind: str, component) -> type:
     for param in params:
         if param.name != "type" and (spec := _schema_field(kind, param, hints)) is not None:
             fields.append(spec)
-    name = f"{kind}_{component.name}".title().replace("_", "") + "Config"
+    # A qualified name (``nnexp-extras:mish``) is not an identifier: keep its letters and digits.
+    name = re.sub(r"[^0-9a-zA-Z]", "", f"{kind}_{component.name}".title()) + "Config"
     return dataclasses.make_dataclass(name, fields)
 
 
