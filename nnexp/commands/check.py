@@ -1,8 +1,9 @@
 """``nnexp check``: run the conformance kit over installed components.
 
-    nnexp check                      # every activation, layer and loss, built-in or installed
-    nnexp check relu dense           # by name (aliases work; typos get "did you mean")
-    nnexp check --kind loss --distribution nnexp-extras --json
+    nnexp check                      # every component of every kind, built-in or installed
+    nnexp check relu dense lion      # by name (aliases and distribution:name work; typos get "did you mean")
+    nnexp check --kind optimizer --distribution nnexp-extras --json
+    nnexp check --distribution nnexp-sklearn
 
 Prints PASS/FAIL per component with its distribution==version, the failing checks with the
 worst analytic-vs-numeric error; exits 1 when any component fails or (checking everything)
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def _component_line(comp, results) -> list[str]:
     failed = [r for r in results if not r.passed]
     status = "FAIL" if failed else "PASS"
-    lines = [f"{status}  {comp.kind:<10} {comp.name:<22} {comp.provenance.requirement:<24} "
+    lines = [f"{status}  {comp.kind:<11} {comp.name:<22} {comp.provenance.requirement:<24} "
              f"{len(results) - len(failed)}/{len(results)} checks"]
     for r in failed:
         lines.append(f"      {r.check}: " + r.message.replace("\n", "\n        "))
