@@ -172,7 +172,8 @@ def format_text(report: dict, include_builtins: bool) -> str:
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="nnexp plugins",
-        description="List installed nnexp plugins, their distributions and components.")
+        description="List installed nnexp plugins, their distributions and components.",
+        epilog="nnexp plugins new NAME [--kinds K,...] [--dir DIR] writes a new plugin package.")
     parser.add_argument("--all", action="store_true", help="include nnexp's built-in plugins")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--strict", action="store_true",
@@ -181,7 +182,12 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["new"]:  # nnexp plugins new NAME: a package skeleton
+        from nnexp.commands.plugin_new import main as new
+
+        return new(argv[1:])
+    args = parse_args(argv)
     registry = load_registry(strict=False)  # list first, judge after
     report = collect(registry, include_builtins=args.all)
     if args.json:
