@@ -160,33 +160,36 @@ def _schema_field(kind: str, param: inspect.Parameter, hints: dict) -> tuple | N
     return param.name, ftype, field(default=value)
 
 
-def schema_for(kind: str, component) -> type:
-    """A dataclass for one registered component: ``type`` (its name) plus the keyword options
-    of its factory, typed from the annotations (``Any`` where OmegaConf cannot type them)."""
+def schema_for(kind: str, component, name: str | None = None) -> type:
+    """A dataclass for one registered component: ``type`` (``name``, default its name) plus the
+    keyword options of its factory, typed from the annotations (``Any`` where OmegaConf cannot
+    type them)."""
     try:
         params = inspect.signature(component.factory).parameters.values()
     except (TypeError, ValueError):
         params = []
     hints = _hints(component.factory)
-    fields = [("type", str, field(default=component.name))]
+    fields = [("type", str, field(default=name or component.name))]
     for param in params:
         if param.name != "type" and (spec := _schema_field(kind, param, hints)) is not None:
             fields.append(spec)
     # A qualified name (``nnexp-extras:mish``) is not an identifier: keep its letters and digits.
-    name = re.sub(r"[^0-9a-zA-Z]", "", f"{kind}_{component.name}".title()) + "Config"
-    return dataclasses.make_dataclass(name, fields)
+    cls = re.sub(r"[^0-9a-zA-Z]", "", f"{kind}_{name or component.name}".title()) + "Config"
+    return dataclasses.make_dataclass(cls, fields)
 
 
 def register_configs(registry) -> None:
-    """Store the primary schema and one option per registered component in the ConfigStore."""
+    """Store the primary schema and one option per registered component in the ConfigStore,
+    under its name and, when that is a bare name, under ``distribution:name`` too."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="nnexp_schema", node=NnexpConfig)
     for kind in REGISTRY_GROUPS:
         for component in registry.components(kind):
-            cs.store(group=kind, name=component.name, node=schema_for(kind, component),
-                     provider=component.provenance.distribution)
+            for name in dict.fromkeys((component.name, component.qualified_name)):
+                cs.store(group=kind, name=name, node=schema_for(kind, component, name),
+                         provider=component.provenance.distribution)
 
 
 # -- semantic checks ---------------------------------------------------------------------------
