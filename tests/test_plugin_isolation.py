@@ -110,7 +110,7 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
     assert relu["kept"].startswith("nnexp ") and relu["qualified"] == ["nnexp-fixture-duplicate:relu"]
 
     text = run([NNEXP, "plugins"], site).stdout
-    assert "3 failed to load, 1 name conflict(s)" in text
+    assert "3 failed to load, 2 name conflict(s)" in text  # relu and mse
     assert "broken_import   nnexp-fixture-broken-import 0.1.0  FAILED" in text
     assert ("  error         import: ModuleNotFoundError: No module named "
             "'nnexp_fixture_missing_dependency'") in text
@@ -152,6 +152,9 @@ def test_nnexp_check_fails_the_wrong_gradient_naming_component_and_distribution(
     assert any(line.startswith("PASS") and "fixture_cube" in line for line in lines)
     assert "analytic" in out.stdout and "numeric" in out.stdout
 
+    broken = run([NNEXP, "check", "--distribution", "nnexp-fixture-broken-import"], site)
+    assert broken.returncode == 1 and "LOAD FAILED  plugin 'broken_import'" in broken.stdout
+
     report = json.loads(run([NNEXP, "check", "--json"], site).stdout)
     failed = {(c["name"], c["distribution"]) for c in report["components"] if not c["passed"]}
     assert failed == {("bad_tanh", "nnexp-fixture-wrong-backward")}
@@ -165,7 +168,7 @@ def test_strict_mode_turns_a_load_failure_into_a_hard_error(site, on_path):
 
     out = app(site, "model.activation=tanh", *APP_RUN, NNEXP_STRICT_PLUGINS="1")
     assert out.returncode == 2, out.stdout + out.stderr
-    assert "4 plugin(s) failed to load" in out.stderr and "Traceback" not in out.stderr
+    assert "5 plugin(s) failed to load" in out.stderr and "Traceback" not in out.stderr  # 3 + 2 conflicts
     assert all(plugin in out.stderr for plugin in [*FAILING, CONFLICTING])
 
     listing = run([NNEXP, "plugins", "--strict"], site)

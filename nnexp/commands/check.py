@@ -6,8 +6,8 @@
     nnexp check --distribution nnexp-sklearn
 
 Prints PASS/FAIL per component with its distribution==version, the failing checks with the
-worst analytic-vs-numeric error; exits 1 when any component fails or (checking everything)
-a plugin failed to load, 0 otherwise.
+worst analytic-vs-numeric error; exits 1 when any component fails or a plugin failed to load
+(checking everything, or that plugin's distribution), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from nnexp.registry import normalize_distribution
 from nnexp.testing.kit import CHECKED_KINDS, run_checks, select_components
 
 
@@ -53,7 +54,8 @@ def main(argv=None, registry=None) -> int:
     registry, comps = select_components(registry, kinds=args.kind, names=args.names,
                                         distribution=args.distribution)
     everything = not (args.names or args.kind or args.distribution)
-    failures = registry.failures if everything else []
+    failures = [f for f in registry.failures if everything or args.distribution and not args.names
+                and normalize_distribution(f.distribution) == normalize_distribution(args.distribution)]
     outcomes = [(c, run_checks(c, registry)) for c in comps]
     n_failed = sum(not all(r.passed for r in results) for _, results in outcomes)
     if args.json:
