@@ -12,6 +12,7 @@ Plugins implement hooks marked with :data:`hookimpl` (see :mod:`nnexp.hookspecs`
 
 from nnexp.base import Activation, BuildContext, Dataset, Layer, Loss
 from nnexp.errors import (
+    AmbiguousComponentError,
     ComponentLoadError,
     ConfigError,
     DataError,
@@ -30,10 +31,10 @@ from nnexp.registry import Component, Provenance, Registry
 from nnexp.train import History, Run, Trainer, fit
 
 __all__ = [
-    "Activation", "BuildContext", "Component", "ComponentLoadError", "ConfigError", "DataError",
-    "Dataset", "DivergenceError", "DuplicateComponentError", "History", "Layer", "Loss",
-    "Network", "NnexpError", "Optimizer", "PluginLoadError", "Provenance", "Registry", "Run",
-    "Schedule", "ShapeError", "Trainer", "UnknownComponentError", "fit", "get_registry",
+    "Activation", "AmbiguousComponentError", "BuildContext", "Component", "ComponentLoadError",
+    "ConfigError", "DataError", "Dataset", "DivergenceError", "DuplicateComponentError", "History",
+    "Layer", "Loss", "Network", "NnexpError", "Optimizer", "PluginLoadError", "Provenance",
+    "Registry", "Run", "Schedule", "ShapeError", "Trainer", "UnknownComponentError", "fit", "get_registry",
     "hookimpl", "load_registry", "nnexp_version", "reset_registry",
 ]
 __version__ = nnexp_version()

@@ -7,7 +7,9 @@ The ``dataset``, ``loss``, ``optimizer`` and ``schedule`` groups have no YAML fi
 registered component becomes a group option whose schema is read from its factory's signature
 (:func:`schema_for`). Installing a plugin is then enough for ``optimizer=its_name`` to work,
 with its options typed and listed in ``nnexp --help``. The factory still validates values
-(``lr > 0``) with :class:`nnexp.ConfigError`.
+(``lr > 0``) with :class:`nnexp.ConfigError`. A component whose bare name a built-in (or another
+plugin) has too is the option ``distribution:name`` (``loss=nnexp-fixture-duplicate:mse``):
+Hydra's override grammar takes ``:`` unquoted in values and option names.
 
 Nothing here imports mlflow: ``nnexp --help`` must stay fast.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -189,32 +192,36 @@ def _schema_field(kind: str, param: inspect.Parameter, hints: dict) -> tuple | N
     return param.name, ftype, field(default=value)
 
 
-def schema_for(kind: str, component) -> type:
-    """A dataclass for one registered component: ``type`` (its name) plus the keyword options
-    of its factory, typed from the annotations (``Any`` where OmegaConf cannot type them)."""
+def schema_for(kind: str, component, name: str | None = None) -> type:
+    """A dataclass for one registered component: ``type`` (``name``, default its name) plus the
+    keyword options of its factory, typed from the annotations (``Any`` where OmegaConf cannot
+    type them)."""
     try:
         params = inspect.signature(component.factory).parameters.values()
     except (TypeError, ValueError):
         params = []
     hints = _hints(component.factory)
-    fields = [("type", str, field(default=component.name))]
+    fields = [("type", str, field(default=name or component.name))]
     for param in params:
         if param.name != "type" and (spec := _schema_field(kind, param, hints)) is not None:
             fields.append(spec)
-    name = f"{kind}_{component.name}".title().replace("_", "") + "Config"
-    return dataclasses.make_dataclass(name, fields)
+    # A qualified name (``nnexp-extras:mish``) is not an identifier: keep its letters and digits.
+    cls = re.sub(r"[^0-9a-zA-Z]", "", f"{kind}_{name or component.name}".title()) + "Config"
+    return dataclasses.make_dataclass(cls, fields)
 
 
 def register_configs(registry) -> None:
-    """Store the primary schema and one option per registered component in the ConfigStore."""
+    """Store the primary schema and one option per registered component in the ConfigStore,
+    under its name and, when that is a bare name, under ``distribution:name`` too."""
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="nnexp_schema", node=NnexpConfig)
     for kind in REGISTRY_GROUPS:
         for component in registry.components(kind):
-            cs.store(group=kind, name=component.name, node=schema_for(kind, component),
-                     provider=component.provenance.distribution)
+            for name in dict.fromkeys((component.name, component.qualified_name)):
+                cs.store(group=kind, name=name, node=schema_for(kind, component, name),
+                         provider=component.provenance.distribution)
 
 
 # -- semantic checks ---------------------------------------------------------------------------

@@ -55,6 +55,20 @@ class DuplicateComponentError(NnexpError):
         )
 
 
+class AmbiguousComponentError(NnexpError, LookupError):
+    """A bare name that several installed plugins register (none of them nnexp itself)."""
+
+    def __init__(self, kind: str, name: str, providers, qualified, plugins):
+        self.kind, self.name = kind, name
+        self.providers, self.qualified, self.plugins = list(providers), list(qualified), list(plugins)
+        who = "both" if len(self.providers) == 2 else "all"
+        super().__init__(
+            f"{kind.capitalize()} {name!r} is ambiguous: {' and '.join(self.providers)} {who} "
+            f"register it. Use a qualified name: {' or '.join(map(repr, self.qualified))} "
+            f"(or block a plugin: NNEXP_BLOCK_PLUGINS={self.plugins[-1]})."
+        )
+
+
 class PluginLoadError(NnexpError):
     """A plugin failed to load or to register, and strict mode is on (or it was asked for)."""
 

@@ -114,11 +114,11 @@ def as_float64(net):
 
 def sample_for(net, loss, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A random sample ``x ~ N(0, 1)`` and a target ``y`` in the loss's domain: one-hot after
-    softmax, 0/1 for binary losses, in (0, 1) after a sigmoid, else ``N(0, 1)``."""
+    softmax or for losses of distributions (kl_div), 0/1 for binary losses, in (0, 1) after a sigmoid, else ``N(0, 1)``."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=net.input_shape)
     n_out = int(np.prod(net.output_shape))
-    if net.types[-1] == "softmax" or getattr(loss, "check_targets", None) == "onehot":
+    if net.types[-1] == "softmax" or getattr(loss, "check_targets", None) in ("onehot", "probabilities"):
         y = np.eye(n_out)[rng.integers(n_out)]
     elif getattr(loss, "check_targets", None) == "binary":
         y = rng.integers(0, 2, size=n_out).astype(np.float64)

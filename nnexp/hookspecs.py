@@ -16,8 +16,10 @@ distribution gave it::
 
     register(name, factory, *, aliases=())
 
-- ``name``: lower-case, ``[a-z][a-z0-9_]*``; unique per kind across all plugins (a duplicate
-  is an error naming both providers, never a silent rename).
+- ``name``: lower-case, ``[a-z][a-z0-9_]*``. Every component also answers to
+  ``distribution:name``. A name another distribution has too never changes meaning: a
+  built-in keeps it, two plugins make the bare name ambiguous, and each provider's component
+  stays reachable by its qualified name (a one-line warning names both; strict mode refuses).
 - ``factory``: a class or function; ``factory(**options)`` builds one component. Options
   come from configs (``{type: leaky_relu, alpha: 0.1}``) so they must be keyword arguments with
   JSON-like values.
@@ -98,7 +100,8 @@ def register_layers(register):
 
     Set ``batch_independent = False`` on layers whose output for one sample depends on
     the others in training mode (batch normalization), ``stochastic = True`` on layers that
-    draw random numbers in training (dropout, which use ``ctx.dropout_rng``).
+    draw random numbers in training (dropout, which use ``ctx.dropout_rng``). In evaluation
+    (``training=False``) a layer draws nothing and changes no buffers: noise is for training.
     Non-trainable state (batchnorm's running statistics) goes in ``self.buffers`` (name ->
     array, updated in place): not in ``params``, so optimizers skip it, but saved and loaded
     with the network (``Network.buffers``).
@@ -118,7 +121,12 @@ def register_optimizers(register):
     Subclass it and define ``update(param, grad, state)``: change ``param`` in place, keep
     per-parameter state (momentum buffers) in the ``state`` dict. ``self.lr`` is read at every
     step, so learning-rate schedules work by setting it. Follow torch.optim's documented
-    update formulas so users can compare trajectories with PyTorch.
+    update formulas so users can compare trajectories with PyTorch. Per-parameter state holds
+    numpy arrays and numbers only (checkpoints), never the gradient array itself.
+
+    For the conformance kit: ``check_options``, ``decoupled = True`` when weight decay shrinks
+    the weights (AdamW) instead of torch's L2 form, and ``check_reference(theta, grad, state, t,
+    **config)``, the documented update written plainly (see :mod:`nnexp.testing.optimizer_checks`).
     """
 
 
@@ -128,7 +136,10 @@ def register_schedules(register):
 
     ``factory(**options)`` returns an :class:`nnexp.Schedule` with
     ``lr_at(epoch, base_lr, epochs) -> float``, called at the start of every epoch
-    (epoch counts from 0).
+    (epoch counts from 0); it depends on its arguments only.
+
+    For the conformance kit: ``check_points`` (``{(epoch, epochs): lr / base_lr}`` it promises)
+    and ``check_max_factor`` (default 1: never above the base lr).
     """
 
 
@@ -138,7 +149,11 @@ def register_initializers(register):
 
     ``factory(**options)`` returns a callable ``init(shape, fan_in, fan_out, rng, dtype)``
     returning a new array of that shape and dtype, drawn only from ``rng``
-    (a ``numpy.random.Generator``).
+    (a ``numpy.random.Generator``), its spread taken from the fans (a dense ``W`` is
+    ``(n_out, n_in)``: ``fan_in = n_in``), not from the shape.
+
+    For the conformance kit the factory declares ``check_variance(fan_in, fan_out, **options)``
+    (required) and ``check_mean`` (default 0): the documented spread of one element.
     """
 
 
@@ -150,6 +165,8 @@ def register_datasets(register):
     and test splits (``X`` of shape ``(n, features)``, ``y`` of shape ``(n, outputs)``; one-hot
     for classification), drawn deterministically from ``seed``. Use
     :func:`nnexp.data.make_splits` for the standard split, standardisation and one-hot options.
+    No sample may be in two splits. For the conformance kit the factory may declare
+    ``check_options`` (a dict, or a function returning one) for a small example.
     """
 
 

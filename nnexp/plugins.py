@@ -3,14 +3,18 @@
 Built-in modules and installed distributions go through the same path; the only difference
 is how they are found (``BUILTIN_MODULES`` versus the ``nnexp`` entry-point group). A plugin
 that fails to import, fails validation (a misspelled hook) or whose hook raises is recorded
-in ``registry.failures`` and the rest load; ``strict=True`` (or ``NNEXP_STRICT_PLUGINS=1``)
-turns any such failure into :class:`nnexp.PluginLoadError`. ``blocked`` names (or
-``NNEXP_BLOCK_PLUGINS=a,b``) are never loaded.
+in ``registry.failures`` and the rest load. A name that another distribution registered too is
+a :class:`nnexp.registry.Conflict`, warned about in one line: a built-in keeps its name, two
+plugins make the bare name ambiguous, and each provider's component stays reachable as
+``distribution:name``. ``strict=True`` (or ``NNEXP_STRICT_PLUGINS=1``) turns any failure or
+conflict into :class:`nnexp.PluginLoadError`. ``blocked`` names (or ``NNEXP_BLOCK_PLUGINS=a,b``)
+are never loaded.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from importlib import metadata
 
@@ -118,9 +122,9 @@ def _call_register_hooks(pm, registry) -> None:
                 try:
                     registry.add(_kind, name, factory, _prov, aliases)
                 except DuplicateComponentError as exc:
-                    # The name becomes unusable (a run must mean the same thing tomorrow);
-                    # the plugin's other components stay.
-                    registry.conflicts[(_kind, exc.name)] = exc
+                    # The same distribution registered the name twice: the first stays, the
+                    # plugin's other components too. (Another distribution's name is a
+                    # Conflict instead, resolved by qualified names.)
                     registry.failures.append(PluginFailure.from_exc(_prov, "register", exc))
 
             try:
@@ -155,9 +159,27 @@ def load_registry(*, strict: bool | None = None, blocked=(), entry_points: bool 
         _register_plugin(pm, registry, name, prov, loader)
     _call_register_hooks(pm, registry)
     if strict if strict is not None else env_strict():
-        if registry.failures:
-            raise PluginLoadError(registry.failures)
+        if registry.problems():
+            raise PluginLoadError(registry.problems())
+    for conflict in registry.conflicts.values():
+        _warn_once(conflict.describe())
     return registry
+
+
+_warned: set[str] = set()
+
+
+def reset_warnings() -> None:
+    """Warn again about conflicts already warned about (for tests)."""
+    _warned.clear()
+
+
+def _warn_once(message: str) -> None:
+    """One line on the ``nnexp.plugins`` logger (stderr unless logging is configured), once
+    per process: every registry load would repeat it."""
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("nnexp.plugins").warning("nnexp: %s", message)
 
 
 _default: Registry | None = None

@@ -29,11 +29,17 @@ CASES = [
     ("silu", {}, F.silu),
     ("swish", {}, F.silu),
     ("hard_sigmoid", {}, F.hardsigmoid),
+    ("hardtanh", {}, F.hardtanh),
+    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}, lambda t: F.hardtanh(t, -2.0, 0.5)),
+    ("hardswish", {}, F.hardswish),
+    ("celu", {}, F.celu),
+    ("celu", {"alpha": 0.5}, lambda t: F.celu(t, alpha=0.5)),
 ]
 # torch's hardsigmoid backward multiplies by 1/6 rounded to float32 even in float64.
 DF_RTOL = {"hard_sigmoid": 1e-7}
-# A grid with the kinks (0, ±3), the softplus thresholds and large magnitudes.
-Z = np.concatenate([np.linspace(-8, 8, 161), [-3.0, 0.0, 3.0, 4.99, 5.01, 19.9, 20.1, -40.0, 40.0, -700.0]])
+# A grid with the kinks (0, ±1, ±3, -2, 0.5), the softplus thresholds and large magnitudes.
+Z = np.concatenate([np.linspace(-8, 8, 161), [-3.0, -2.0, -1.0, 0.0, 0.5, 1.0, 3.0, 4.99, 5.01, 19.9,
+                                              20.1, -40.0, 40.0, -700.0]])
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +80,19 @@ def test_softmax_matches_torch_forward_and_vector_jacobian_product(registry):
     np.testing.assert_allclose(act.df(z), s * (1 - s), rtol=1e-12)  # documented: the diagonal
 
 
+def test_log_softmax_matches_torch_forward_and_vector_jacobian_product(registry):
+    rng = np.random.default_rng(1)
+    z, g = rng.normal(scale=5, size=(7, 4)), rng.normal(size=(7, 4))
+    z[0] += 1000.0
+    act = registry.create("activation", "log_softmax")
+    t = torch.tensor(z, requires_grad=True)
+    out = F.log_softmax(t, dim=-1)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(act.forward(z, True), out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(act.backward(g), t.grad.numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(act.df(z), 1 - np.exp(out.detach().numpy()), rtol=1e-12, atol=1e-15)
+
+
 def test_exact_gelu_is_accurate_to_relative_1e12_even_in_the_tails(registry):
     # torch computes 1 + erf(z/√2), which cancels to 0 below z ≈ -8; math.erfc does not.
     z = np.linspace(-37, 37, 20001)
@@ -81,7 +100,8 @@ def test_exact_gelu_is_accurate_to_relative_1e12_even_in_the_tails(registry):
     np.testing.assert_allclose(registry.create("activation", "gelu").f(z), want, rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "softplus", "silu", "gelu", "elu", "softmax"])
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "silu", "gelu", "elu", "softmax", "celu",
+                                  "hardswish", "log_softmax"])
 def test_activation_stays_finite_and_float32_for_extreme_inputs(registry, name):
     z = np.array([[-1e4, -80.0, 0.0, 80.0, 1e4]], dtype=np.float32)
     act = registry.create("activation", name)
@@ -95,3 +115,12 @@ def test_activation_stays_finite_and_float32_for_extreme_inputs(registry, name):
 def test_gelu_rejects_an_unknown_approximation(registry):
     with pytest.raises(nnexp.ConfigError, match="gelu approximate.*'none' or 'tanh'"):
         registry.create("activation", "gelu", approximate="fast")
+
+
+@pytest.mark.parametrize(("name", "options", "where"), [
+    ("hardtanh", {"min_val": 1.0, "max_val": 1.0}, "hardtanh max_val"),
+    ("celu", {"alpha": 0.0}, "celu alpha"),
+])
+def test_new_activations_refuse_bad_options(registry, name, options, where):
+    with pytest.raises(nnexp.ConfigError, match=where):
+        registry.create("activation", name, **options)

@@ -15,7 +15,8 @@ import nnexp
 from nnexp.commands import check
 
 NNEXP = str(Path(sys.executable).parent / "nnexp")
-BUILTIN_NAMES = ["relu", "gelu", "softmax", "dense", "batchnorm", "dropout", "cross_entropy", "hinge"]
+BUILTIN_NAMES = ["relu", "gelu", "softmax", "dense", "batchnorm", "dropout", "cross_entropy", "hinge",
+                 "adam", "sgd", "cosine", "step", "he_normal", "xavier_uniform", "spirals", "csv"]
 
 
 def run_nnexp(*args, pythonpath=None):
@@ -77,6 +78,44 @@ def test_check_main_with_a_registry_fails_for_a_registered_wrong_component(capsy
     registry = nnexp.load_registry(extra_plugins=[("mutants", gradcheck_mutants)], entry_points=False)
     assert check.main(["sum_loss", "mse"], registry=registry) == 1
     out = capsys.readouterr().out
-    assert "FAIL  loss       sum_loss" in out and "local==0" in out and "batch_mean" in out
-    assert "PASS  loss       mse" in out
+    assert "FAIL  loss        sum_loss" in out and "local==0" in out and "batch_mean" in out
+    assert "PASS  loss        mse" in out
     assert check.main(["--kind", "loss", "mse", "hinge"], registry=registry) == 0
+
+
+def test_check_reaches_every_kind_by_name_including_an_installed_optimizer():
+    proc = run_nnexp("lion", "polynomial", "orthogonal", "constant")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    for kind, name, dist in [("optimizer", "lion", "nnexp-extras"), ("schedule", "polynomial", "nnexp-extras"),
+                             ("initializer", "orthogonal", "nnexp-extras"), ("schedule", "constant", "nnexp"),
+                             ("initializer", "constant", "nnexp")]:
+        assert any(line.split()[:3] == ["PASS", kind, name] and f"{dist}==" in line for line in lines), (kind, name)
+
+
+def test_check_distribution_checks_a_package_of_datasets():
+    proc = run_nnexp("--distribution", "nnexp_sklearn", "--json")  # any spelling of the name
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert sorted(c["name"] for c in report["components"]) == [
+        "breast_cancer", "digits", "iris", "sk_circles", "sk_moons", "wine"]
+    for comp in report["components"]:
+        assert comp["kind"] == "dataset" and comp["passed"]
+        assert {c["check"] for c in comp["checks"]} == {"splits", "dtypes", "determinism",
+                                                        "disjoint_splits", "targets"}
+
+
+def test_check_unknown_distribution_suggests_the_nearest():
+    proc = run_nnexp("--distribution", "nnexp-sklaern")
+    assert proc.returncode == 2
+    assert "Did you mean 'nnexp-sklearn'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_fails_a_broken_optimizer_naming_the_check(capsys):
+    import kit_specimens
+
+    registry = nnexp.load_registry(extra_plugins=[("specimens", kit_specimens)], entry_points=False)
+    assert check.main(["lion_cached_lr", "lion"], registry=registry) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  optimizer   lion_cached_lr" in out and "lr_each_step: dense_0.W" in out
+    assert "PASS  optimizer   lion" in out

@@ -12,9 +12,10 @@ from nnexp.testing import parametrize_with_checks
 
 CATALOGUE = {
     "activation": ["identity", "relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus",
-                   "softsign", "gelu", "silu", "swish", "hard_sigmoid", "softmax"],
+                   "softsign", "gelu", "silu", "swish", "hard_sigmoid", "softmax", "hardtanh",
+                   "hardswish", "celu", "log_softmax"],
     "loss": ["mse", "half_squared_error", "mae", "huber", "binary_cross_entropy", "bce",
-             "cross_entropy", "categorical_cross_entropy", "hinge"],
+             "cross_entropy", "categorical_cross_entropy", "hinge", "smooth_l1", "kl_div"],
     "layer": ["dense", "activation", "dropout", "batchnorm", "layernorm"],
 }
 

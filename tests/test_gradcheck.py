@@ -136,7 +136,7 @@ def test_parametrize_with_checks_gives_one_case_per_component_and_check():
     mark = parametrize_with_checks(nnexp.load_registry(entry_points=False), names=["relu", "mse"])
     ids = [p.id for p in mark.args[1]]
     assert "activation:relu-input_gradient" in ids and "loss:mse-batch_mean" in ids
-    assert len(ids) == len(set(ids)) == 8 + 6
+    assert len(ids) == len(set(ids)) == 9 + 6
 
 
 def test_a_plugin_module_is_checked_before_it_is_installed():

@@ -17,6 +17,7 @@ BINARY = RNG.integers(0, 2, size=(N, C)).astype(float)
 ONEHOT = np.eye(C)[RNG.integers(0, C, size=N)]
 PROBS = 1 / (1 + np.exp(-REAL))
 SOFTMAX = np.exp(REAL) / np.exp(REAL).sum(axis=1, keepdims=True)
+LOG_SOFTMAX = np.log(np.exp(TARGET) / np.exp(TARGET).sum(axis=1, keepdims=True))
 
 # loss spec, from_logits, y_pred, y_true, the torch definition
 CASES = [
@@ -33,6 +34,12 @@ CASES = [
     ("cross_entropy", False, SOFTMAX, ONEHOT, lambda p, y: F.nll_loss(torch.log(p), y.argmax(dim=1))),
     ("hinge", False, REAL, BINARY, lambda p, y: torch.clamp(1 - (2 * y - 1) * p, min=0).mean()),
     ("hinge", False, REAL, 2 * BINARY - 1, lambda p, y: torch.clamp(1 - y * p, min=0).mean()),
+    ("smooth_l1", False, REAL * 2, TARGET, F.smooth_l1_loss),
+    ({"type": "smooth_l1", "beta": 0.3}, False, REAL, TARGET, lambda p, y: F.smooth_l1_loss(p, y, beta=0.3)),
+    ({"type": "smooth_l1", "beta": 0.0}, False, REAL, TARGET, lambda p, y: F.smooth_l1_loss(p, y, beta=0.0)),
+    ("kl_div", False, LOG_SOFTMAX, SOFTMAX, lambda p, y: F.kl_div(p, y, reduction="batchmean")),
+    ("kl_div", False, LOG_SOFTMAX, ONEHOT, lambda p, y: F.kl_div(p, y, reduction="batchmean")),
+    ("kl_div", True, REAL, SOFTMAX, lambda z, y: F.kl_div(F.log_softmax(z, dim=1), y, reduction="batchmean")),
 ]
 
 
@@ -49,7 +56,7 @@ def torch_loss_and_grad(fn, pred, y):
 
 
 @pytest.mark.parametrize(("spec", "from_logits", "pred", "y", "fn"), CASES,
-                         ids=[f"{c[0] if isinstance(c[0], str) else 'huber_delta'}-{'logits' if c[1] else 'pred'}-{i}"
+                         ids=[f"{c[0] if isinstance(c[0], str) else c[0]['type']}-{'logits' if c[1] else 'pred'}-{i}"
                               for i, c in enumerate(CASES)])
 def test_loss_matches_torch_value_and_gradient(registry, spec, from_logits, pred, y, fn):
     loss = registry.create("loss", spec)
@@ -112,3 +119,21 @@ def test_hinge_treats_01_and_pm1_targets_alike(registry):
 def test_huber_rejects_a_non_positive_delta(registry):
     with pytest.raises(nnexp.ConfigError, match="huber delta: got 0"):
         registry.create("loss", "huber", delta=0)
+
+
+def test_kl_div_fuses_with_a_log_softmax_output_and_learns_soft_targets(registry):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(200, 3))
+    logits = X @ rng.normal(size=(3, 4))
+    y = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # a teacher's soft labels
+    net = nnexp.Network.mlp(3, [], 4, output_activation="log_softmax", dtype="float64", seed=0,
+                            registry=registry)
+    assert nnexp.Trainer(net, loss="kl_div").fused
+    history = nnexp.fit(net, X, y, loss="kl_div", optimizer={"type": "adam", "lr": 0.1}, epochs=60,
+                        batch_size=50, task="regression")
+    assert history["loss"][-1] < 0.01 * history["loss"][0]
+
+
+def test_smooth_l1_refuses_a_negative_beta(registry):
+    with pytest.raises(nnexp.ConfigError, match="smooth_l1 beta: got -1"):
+        registry.create("loss", {"type": "smooth_l1", "beta": -1})

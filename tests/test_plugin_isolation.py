@@ -19,12 +19,12 @@ LOAD_FAILURES = {
                       "nnexp_fixture_missing_dependency"),
     "hook_raises": ("nnexp-fixture-hook-raises", "hook register_activations", "RuntimeError",
                     "weights file"),
-    "duplicate": ("nnexp-fixture-duplicate", "register", "DuplicateComponentError",
-                  "'relu' is registered twice"),
     "misspelled": ("nnexp-fixture-misspelled", "validate", "PluginValidationError",
                    "register_activation"),
 }
 FAILING = sorted(LOAD_FAILURES)
+#: registers 'relu' too: a name conflict, not a failure (tests/test_plugin_conflicts.py)
+CONFLICTING = "duplicate"
 #: a one-epoch run of the experiment app on the built-in xor data, without tracking
 APP_RUN = ["dataset=xor", "trainer.epochs=1", "tracking=off"]
 
@@ -66,9 +66,10 @@ print(json.dumps({"loss": h["loss"], "accuracy": h["accuracy"][-1], "names": nam
     result = json.loads(out.stdout)
     assert result["failed"] == FAILING
     assert result["loss"][-1] < result["loss"][0] / 2 and result["accuracy"] > 0.85
-    # The duplicate plugin's other activation, the wrong-gradient one (only `nnexp check` can
-    # tell) and the real plugins stay; what a raising hook registered before raising is gone.
-    assert {"fixture_cube", "bad_tanh", "tanh", "sigmoid"} <= set(result["names"])
+    # The duplicate plugin's activations (its relu by qualified name), the wrong-gradient one
+    # (only `nnexp check` can tell) and the real plugins stay; what a raising hook registered
+    # before raising is gone.
+    assert {"fixture_cube", "nnexp-fixture-duplicate:relu", "bad_tanh", "tanh", "sigmoid"} <= set(result["names"])
     assert not {"raiser_half", "misspelled_double", "never_seen"} & set(result["names"])
     # An installed plugin's lifecycle hooks hear every run, broken neighbours or not.
     assert "listener: epoch 40 of 40" in out.stderr and "listener: run FINISHED after" in out.stderr
@@ -85,10 +86,8 @@ def test_registry_records_each_failure_and_refuses_the_duplicate_naming_both(on_
     assert "Did you mean 'register_activations'" in str(by_plugin["misspelled"].error)
     with pytest.raises(nnexp.ComponentLoadError, match="plugin 'hook_raises' .* weights file"):
         registry.get("activation", "raiser_half")  # registered, then withdrawn when the hook raised
-    with pytest.raises(nnexp.DuplicateComponentError) as err:
-        registry.get("activation", "relu")
-    assert f"nnexp {nnexp.__version__} (plugin 'nnexp.activations')" in str(err.value)
-    assert "nnexp-fixture-duplicate 0.1.0 (plugin 'duplicate')" in str(err.value)
+    assert registry.get("activation", "relu").provenance.plugin == "nnexp.activations"
+    assert registry.conflicts[("activation", "relu")].qualified == ["nnexp-fixture-duplicate:relu"]
 
 
 def test_nnexp_plugins_shows_what_failed_and_why(site):
@@ -101,27 +100,28 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
         assert failures[plugin]["error_type"] == error_type and words in failures[plugin]["error"]
         assert "Traceback" in failures[plugin]["traceback"]
     entries = {e["name"]: e for e in report["plugins"]}
-    assert entries["duplicate"]["status"] == "partial"
-    assert entries["duplicate"]["components"] == {"activation": ["fixture_cube"]}
+    assert entries["duplicate"]["status"] == "ok"
+    assert "nnexp-fixture-duplicate:relu" in entries["duplicate"]["components"]["activation"]
     assert entries["hook_raises"]["status"] == "failed" and entries["hook_raises"]["components"] == {}
     assert entries["wrong_backward"]["status"] == "ok"
     assert entries["listener"]["components"] == {} and entries["listener"]["status"] == "ok"
     assert entries["listener"]["hooks"] == ["on_epoch_end", "on_run_end"]
-    assert report["conflicts"][0]["name"] == "relu"
+    relu = next(c for c in report["conflicts"] if c["name"] == "relu")
+    assert relu["kept"].startswith("nnexp ") and relu["qualified"] == ["nnexp-fixture-duplicate:relu"]
 
     text = run([NNEXP, "plugins"], site).stdout
-    assert "3 failed to load, 1 with names refused" in text
+    assert "3 failed to load, 2 name conflict(s)" in text  # relu and mse
     assert "broken_import   nnexp-fixture-broken-import 0.1.0  FAILED" in text
     assert ("  error         import: ModuleNotFoundError: No module named "
             "'nnexp_fixture_missing_dependency'") in text
     assert "hook register_activations: RuntimeError: could not read the plugin's weights file" in text
-    assert "Conflicts" in text
+    conflicts = text[text.index("Name conflicts"):]
+    assert re.search(r"'relu': nnexp 0\.1\.0 .* keeps it; use\s+nnexp-fixture-duplicate:relu", conflicts)
     assert re.search(r"^  hooks +on_epoch_end, on_run_end$", text, re.M)
     assert "NNEXP_BLOCK_PLUGINS=<plugin>" in text  # says what the user can do about it
 
 
 @pytest.mark.parametrize("override, words", [
-    ("model.activation=relu", ["'relu' is registered twice", "nnexp-fixture-duplicate 0.1.0"]),
     ("model.layers=[{type:dense,units:4},raiser_half,{type:dense,units:2},softmax]",
      ["'raiser_half' is unavailable", "hook_raises", "RuntimeError", "weights file"]),
     ("model.layers=[{type:dense,units:4},never_seen,{type:dense,units:2},softmax]",
@@ -129,7 +129,7 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
     ("model.activation=raiser_half", ["'raiser_half' is unavailable", "hook_raises"]),
     ("model.activation=never_seen", ["Unknown activation (model.activation) 'never_seen'",
                                      "broken_import", "ModuleNotFoundError"]),
-], ids=["duplicate", "withdrawn", "never-imported", "withdrawn-activation", "never-imported-activation"])
+], ids=["withdrawn", "never-imported", "withdrawn-activation", "never-imported-activation"])
 def test_run_naming_a_broken_component_exits_2_with_a_clear_message(site, override, words):
     out = app(site, override, *APP_RUN)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -152,6 +152,9 @@ def test_nnexp_check_fails_the_wrong_gradient_naming_component_and_distribution(
     assert any(line.startswith("PASS") and "fixture_cube" in line for line in lines)
     assert "analytic" in out.stdout and "numeric" in out.stdout
 
+    broken = run([NNEXP, "check", "--distribution", "nnexp-fixture-broken-import"], site)
+    assert broken.returncode == 1 and "LOAD FAILED  plugin 'broken_import'" in broken.stdout
+
     report = json.loads(run([NNEXP, "check", "--json"], site).stdout)
     failed = {(c["name"], c["distribution"]) for c in report["components"] if not c["passed"]}
     assert failed == {("bad_tanh", "nnexp-fixture-wrong-backward")}
@@ -161,12 +164,12 @@ def test_nnexp_check_fails_the_wrong_gradient_naming_component_and_distribution(
 def test_strict_mode_turns_a_load_failure_into_a_hard_error(site, on_path):
     with pytest.raises(nnexp.PluginLoadError) as err:
         nnexp.load_registry(strict=True)
-    assert all(plugin in str(err.value) for plugin in FAILING)
+    assert all(plugin in str(err.value) for plugin in [*FAILING, CONFLICTING])
 
     out = app(site, "model.activation=tanh", *APP_RUN, NNEXP_STRICT_PLUGINS="1")
     assert out.returncode == 2, out.stdout + out.stderr
-    assert "4 plugin(s) failed to load" in out.stderr and "Traceback" not in out.stderr
-    assert all(plugin in out.stderr for plugin in FAILING)
+    assert "5 plugin(s) failed to load" in out.stderr and "Traceback" not in out.stderr  # 3 + 2 conflicts
+    assert all(plugin in out.stderr for plugin in [*FAILING, CONFLICTING])
 
     listing = run([NNEXP, "plugins", "--strict"], site)
     assert listing.returncode == 2 and "broken_import" in listing.stdout  # listed, then refused
@@ -174,15 +177,17 @@ def test_strict_mode_turns_a_load_failure_into_a_hard_error(site, on_path):
 
 
 def test_blocking_the_broken_plugins_by_name_gives_a_clean_strict_host(site, on_path):
-    registry = nnexp.load_registry(strict=True, blocked=FAILING)
+    registry = nnexp.load_registry(strict=True, blocked=[*FAILING, CONFLICTING])
     assert registry.get("activation", "relu").provenance.distribution == "nnexp"
     assert "wrong_backward" in registry.plugins
 
-    out = run([NNEXP, "plugins", "--json"], site, NNEXP_BLOCK_PLUGINS=",".join(FAILING),
+    blocked = sorted([*FAILING, CONFLICTING])
+    out = run([NNEXP, "plugins", "--json"], site, NNEXP_BLOCK_PLUGINS=",".join(blocked),
               NNEXP_STRICT_PLUGINS="1")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["failures"] == [] and report["conflicts"] == []
-    assert [(b["plugin"], b["distribution"]) for b in report["blocked"]] == [
-        (p, LOAD_FAILURES[p][0]) for p in FAILING]
-    assert not set(FAILING) & {e["name"] for e in report["plugins"]}
+    assert [b["plugin"] for b in report["blocked"]] == blocked
+    assert ("broken_import", LOAD_FAILURES["broken_import"][0]) in [
+        (b["plugin"], b["distribution"]) for b in report["blocked"]]
+    assert not set(blocked) & {e["name"] for e in report["plugins"]}

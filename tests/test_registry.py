@@ -5,7 +5,7 @@ import types
 import pytest
 
 import nnexp
-from nnexp import hookimpl
+from nnexp import hookimpl, plugins
 from nnexp.base import Activation
 
 
@@ -66,15 +66,70 @@ def test_alias_resolves_to_the_same_component():
     assert "cubic" not in reg.names("activation") and "cubic" in reg.names("activation", aliases=True)
 
 
-def test_duplicate_name_is_refused_naming_both_providers():
+def test_builtin_keeps_its_name_and_a_duplicate_answers_to_its_qualified_name(caplog):
     reg = nnexp.load_registry(entry_points=False, extra_plugins=[
         ("my_relu", registers("register_activations", "relu"))])
-    with pytest.raises(nnexp.DuplicateComponentError) as info:
-        reg.get("activation", "relu")
+    assert reg.get("activation", "relu").provenance.plugin == "nnexp.activations"
+    theirs = reg.get("activation", "local:relu")
+    assert theirs.provenance.plugin == "my_relu" and theirs.name == "local:relu"
+    assert isinstance(reg.create("activation", "local:relu"), Cube)
+    assert reg.create("activation", "local:relu").type_name == "local:relu"
+    assert "local:relu" in reg.names("activation") and "relu" in reg.names("activation")
+    assert reg.failures == []  # not a load failure: both components work
+    (conflict,) = reg.conflicts.values()
+    assert conflict.kept.provenance.plugin == "nnexp.activations" and conflict.qualified == ["local:relu"]
+
+
+def test_conflict_is_one_warning_line_naming_both_providers(caplog):
+    plugins.reset_warnings()
+    nnexp.load_registry(entry_points=False, extra_plugins=[
+        ("my_sigmoid", registers("register_activations", "sigmoid"))])
+    (line,) = [r.getMessage() for r in caplog.records if "sigmoid" in r.getMessage()]
+    assert "\n" not in line and "nnexp 0.1.0 (plugin 'nnexp.activations')" in line
+    assert "local 0 (plugin 'my_sigmoid')" in line and "'local:sigmoid'" in line
+
+
+def third_party(reg, plugin, dist, *names):
+    prov = nnexp.Provenance(plugin, dist, "1.0")
+    reg.plugins[plugin] = prov
+    for name in names:
+        reg.add("activation", name, Cube, prov)
+
+
+def test_two_third_party_providers_make_the_bare_name_ambiguous_and_keep_the_rest():
+    reg = nnexp.load_registry(entry_points=False)
+    third_party(reg, "a", "pkg-a", "twin", "only_a")
+    third_party(reg, "b", "pkg_B", "twin", "only_b")
+    with pytest.raises(nnexp.AmbiguousComponentError) as info:
+        reg.get("activation", "twin")
     msg = str(info.value)
-    assert "nnexp.activations" in msg and "my_relu" in msg
+    assert "pkg-a 1.0 (plugin 'a') and pkg_B 1.0 (plugin 'b') both register it" in msg
+    assert "'pkg-a:twin' or 'pkg-b:twin'" in msg
+    assert ("activation", "twin") not in reg and isinstance(reg.missing("activation", "twin"),
+                                                           nnexp.AmbiguousComponentError)
+    assert reg.get("activation", "Pkg_A:twin").provenance.plugin == "a"  # PEP 503 spelling
+    assert reg.get("activation", "pkg-b:twin").provenance.plugin == "b"
+    assert reg.get("activation", "only_a").name == "only_a"
+    assert {c.provenance.plugin for c in reg.candidates("activation", "twin")} == {"a", "b"}
+
+
+def test_withdrawing_one_claimant_gives_the_other_the_bare_name():
+    reg = nnexp.load_registry(entry_points=False)
+    third_party(reg, "a", "pkg-a", "twin")
+    third_party(reg, "b", "pkg-b", "twin")
+    reg.remove_plugin("b")
+    assert reg.get("activation", "twin").provenance.plugin == "a" and not reg.conflicts
+
+
+def test_one_distribution_registering_a_name_twice_is_refused():
+    def twice(register):
+        register("cube", Cube)
+        register("cube", Cube)
+
+    reg = nnexp.load_registry(entry_points=False, extra_plugins=[("twice", plugin(register_activations=twice))])
     assert [f.stage for f in reg.failures] == ["register"]
-    assert reg.get("activation", "sigmoid")  # the rest still works
+    assert "registered twice" in str(reg.failures[0].error)
+    assert reg.get("activation", "cube").provenance.plugin == "twice"
 
 
 def test_strict_mode_turns_a_duplicate_into_a_load_error():

@@ -299,6 +299,92 @@ class HardSigmoid(Activation):
         return ((z > -3) & (z < 3)).astype(z.dtype) / 6
 
 
+class HardTanh(Activation):
+    """``f(z) = clip(z, min_val, max_val)``; ``f'(z) = 1 on (min_val, max_val), else 0`` (0 at the
+    edges, as torch ``Hardtanh``; defaults -1, 1)."""
+
+    check_options = {"min_val": -1.5, "max_val": 0.5}
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__()
+        self.min_val = float(check_range("hardtanh min_val", min_val))
+        self.max_val = float(check_range("hardtanh max_val", max_val))
+        if not self.min_val < self.max_val:
+            raise ConfigError("hardtanh max_val", max_val, f"a number > min_val ({min_val})")
+
+    @property
+    def kinks(self):
+        return (self.min_val, self.max_val)
+
+    def f(self, z):
+        return np.clip(z, self.min_val, self.max_val)
+
+    def df(self, z):
+        return ((z > self.min_val) & (z < self.max_val)).astype(z.dtype)
+
+
+class HardSwish(Activation):
+    """``f(z) = z · relu6(z + 3) / 6``: 0 for z ≤ -3, z for z ≥ 3, ``z(z + 3)/6`` between;
+    ``f'(z) = 0 for z ≤ -3, 1 for z ≥ 3, else (2z + 3)/6`` (torch ``Hardswish``, MobileNetV3)."""
+
+    kinks = (-3.0, 3.0)
+
+    def f(self, z):
+        return z * np.clip(z + 3, 0, 6) / 6
+
+    def df(self, z):
+        return np.where(z <= -3, 0, np.where(z >= 3, 1, z / 3 + 0.5)).astype(z.dtype)
+
+
+class CELU(Activation):
+    """``f(z) = max(0, z) + min(0, α (e^(z/α) - 1))``; ``f'(z) = 1 if z > 0 else e^(z/α)``
+    (torch ``CELU``, α = 1; continuously differentiable for any α > 0)."""
+
+    check_options = {"alpha": 0.7}
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(check_range("celu alpha", alpha, 0, low_open=True))
+
+    def f(self, z):
+        return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0) / self.alpha))
+
+    def df(self, z):
+        return np.where(z > 0, 1, np.exp(np.minimum(z, 0) / self.alpha)).astype(z.dtype)
+
+
+def _log_softmax(z):
+    """Row-wise ``z - max - log Σ e^(z - max)`` over the last axis: never overflows."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class LogSoftmax(Activation):
+    """Row-wise ``f(z)_i = z_i - log Σ_j e^(z_j)`` over the last axis (torch ``LogSoftmax(dim=-1)``,
+    computed with the row max subtracted); Jacobian ``∂f_i/∂z_j = δ_ij - s_j`` with ``s`` the
+    softmax, so ``dL/dz = g - s Σ_j g_j``.
+
+    Not element-wise: ``df(z)`` returns the Jacobian's diagonal ``1 - s``. With ``kl_div`` the
+    Trainer skips it and the loss works from logits.
+    """
+
+    elementwise = False
+
+    def f(self, z):
+        return _log_softmax(z)
+
+    def df(self, z):
+        return 1 - np.exp(_log_softmax(z))
+
+    def forward(self, x, training=False):
+        out = _log_softmax(x)
+        self._s = np.exp(out)
+        return out
+
+    def backward(self, grad_out):
+        return grad_out - self._s * grad_out.sum(axis=-1, keepdims=True)
+
+
 class Softmax(Activation):
     """Row-wise ``s_i = e^(z_i) / Σ_j e^(z_j)`` over the last axis (computed with the row max
     subtracted); Jacobian ``∂s_i/∂z_j = s_i(δ_ij - s_j)``, so ``dL/dz = s ⊙ (g - Σ_j g_j s_j)``.
@@ -341,4 +427,8 @@ def register_activations(register):
     register("gelu", GELU)
     register("silu", SiLU, aliases=("swish",))
     register("hard_sigmoid", HardSigmoid)
+    register("hardtanh", HardTanh, aliases=("hard_tanh",))
+    register("hardswish", HardSwish, aliases=("hard_swish",))
+    register("celu", CELU)
     register("softmax", Softmax)
+    register("log_softmax", LogSoftmax)

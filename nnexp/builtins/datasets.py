@@ -8,6 +8,10 @@ fixes the whole dataset.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from nnexp.data import make_splits
@@ -136,6 +140,30 @@ def tutorial(seed: int = 0, n: int = 200, noise: float = 0.0, standardize: bool 
     return make_splits(X, y, name="tutorial", seed=seed, task="regression",
                        val_fraction=val_fraction, test_fraction=test_fraction,
                        standardize=standardize, feature_names=[f"x{i}" for i in range(1, 5)])
+
+
+# The conformance kit's examples (nnexp.testing): noisy XOR has proper splits (the truth
+# table's validation and test splits are its training points, on purpose), and csv needs a file.
+xor.check_options = {"n": 200}
+
+
+def csv_example() -> dict:
+    """Options reading a small two-class CSV (60 rows, ``x1, x2, label``), written once to the
+    temporary directory (atomically: parallel test workers may ask at once)."""
+    path = Path(tempfile.gettempdir()) / "nnexp-check" / "two_blobs.csv"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        labels = rng.integers(0, 2, size=60)
+        X = rng.normal(size=(60, 2)) + 2.0 * labels[:, None]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        np.savetxt(tmp, np.column_stack([X, labels]), delimiter=",", header="x1,x2,label",
+                   comments="", fmt=["%.6f", "%.6f", "%d"])
+        os.replace(tmp, path)
+    return {"path": str(path), "target": "label"}
+
+
+load_csv.check_options = csv_example
 
 
 @hookimpl

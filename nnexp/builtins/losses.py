@@ -171,6 +171,71 @@ class Hinge(Loss):
         return -self._t * self._active * (1.0 / self._t.size)
 
 
+class SmoothL1(Loss):
+    """Smooth L1 loss (torch ``SmoothL1Loss``): with ``r = ŷ - y``, ``ℓ = ½ r² / β`` where
+    ``|r| < β``, else ``|r| - ½ β``; ``β = 0`` is the L1 loss. Reduction: mean over batch and
+    outputs. ``dL/dŷ = (r / β where |r| < β, else sign(r)) / (batch · outputs)``. (``huber`` is
+    ``β ·`` this loss.)"""
+
+    check_options = {"beta": 0.5}
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = float(check_range("smooth_l1 beta", beta, 0))
+
+    @property
+    def kinks(self):
+        return (0.0,) if self.beta == 0 else ()
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        r = self._diff = y_pred - y_true
+        a, b = np.abs(r), self.beta
+        if b == 0:
+            return float(a.mean())
+        return float(np.where(a < b, 0.5 * r * r / b, a - 0.5 * b).mean())
+
+    def backward(self):
+        r, b = self._diff, self.beta
+        inner = np.sign(r) if b == 0 else np.where(np.abs(r) < b, r / b, np.sign(r))
+        return inner * (1.0 / r.size)
+
+
+class KLDiv(Loss):
+    """Kullback-Leibler divergence ``KL(y ‖ p) = Σ_classes y (log y - log p)`` of the target
+    distribution ``y`` from the predicted one, with ``log p = ŷ`` given as log-probabilities
+    (torch ``KLDivLoss(reduction="batchmean")``: the input is a ``log_softmax`` output; terms
+    with ``y = 0`` count 0). Reduction: sum over classes, mean over batch.
+    ``dL/dŷ = -y / batch``.
+
+    From logits (fused with a log_softmax output): ``log p = log_softmax(z)`` and
+    ``dL/dz = (softmax(z) Σ_classes y - y) / batch``.
+    """
+
+    fuses_with = "log_softmax"
+    check_targets = "probabilities"
+
+    def forward(self, y_pred, y_true, from_logits=False):
+        self._y, self._logits = y_true, from_logits
+        if from_logits:
+            self._p, log_p = _softmax_and_log(y_pred)
+        else:
+            log_p = y_pred
+        plogp = _xlogy(y_true)
+        return float((plogp - y_true * log_p).sum() / len(y_pred))
+
+    def backward(self):
+        y = self._y
+        if self._logits:
+            return (self._p * y.sum(axis=1, keepdims=True) - y) * (1.0 / len(y))
+        return y * (-1.0 / len(y))
+
+
+def _xlogy(y):
+    """``y log y`` with ``0 log 0 = 0`` (scipy's ``xlogy``)."""
+    from scipy.special import xlogy
+
+    return xlogy(y, y)
+
+
 @hookimpl
 def register_losses(register):
     register("mse", MSE)
@@ -180,3 +245,5 @@ def register_losses(register):
     register("binary_cross_entropy", BinaryCrossEntropy, aliases=("bce",))
     register("cross_entropy", CrossEntropy, aliases=("categorical_cross_entropy",))
     register("hinge", Hinge)
+    register("smooth_l1", SmoothL1)
+    register("kl_div", KLDiv, aliases=("kl_divergence",))

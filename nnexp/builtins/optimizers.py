@@ -266,12 +266,16 @@ class WarmupSchedule(Schedule):
 class Constant(WarmupSchedule):
     """``lr = base_lr`` every epoch (after the optional warmup)."""
 
+    check_points = {(0, 10): 1.0, (9, 10): 1.0}  # (epoch, epochs) -> lr / base_lr, for the kit
+
     def main_lr(self, epoch, base_lr, epochs):
         return base_lr
 
 
 class StepDecay(WarmupSchedule):
     """torch's ``StepLR``: ``lr = base_lr · gamma^floor(epoch / step_size)``."""
+
+    check_points = {(0, 30): 1.0, (9, 30): 1.0, (10, 30): 0.1, (29, 30): 0.01}
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1, warmup: int = 0,
                  warmup_start: float = 0.1):
@@ -288,6 +292,8 @@ class Cosine(WarmupSchedule):
     ``lr = eta_min + (base_lr - eta_min) · (1 + cos(π · epoch / t_max)) / 2``;
     ``t_max`` defaults to the number of (post-warmup) epochs."""
 
+    check_points = {(0, 10): 1.0, (5, 10): 0.5, (10, 10): 0.0}
+
     def __init__(self, t_max: int | None = None, eta_min: float = 0.0, warmup: int = 0,
                  warmup_start: float = 0.1):
         super().__init__(warmup, warmup_start)
@@ -301,6 +307,8 @@ class Cosine(WarmupSchedule):
 
 class Exponential(WarmupSchedule):
     """torch's ``ExponentialLR``: ``lr = base_lr · gamma^epoch``."""
+
+    check_points = {(0, 10): 1.0, (2, 10): 0.95 ** 2}
 
     def __init__(self, gamma: float = 0.95, warmup: int = 0, warmup_start: float = 0.1):
         super().__init__(warmup, warmup_start)

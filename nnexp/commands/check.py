@@ -1,12 +1,13 @@
 """``nnexp check``: run the conformance kit over installed components.
 
-    nnexp check                      # every activation, layer and loss, built-in or installed
-    nnexp check relu dense           # by name (aliases work; typos get "did you mean")
-    nnexp check --kind loss --distribution nnexp-extras --json
+    nnexp check                      # every component of every kind, built-in or installed
+    nnexp check relu dense lion      # by name (aliases and distribution:name work; typos get "did you mean")
+    nnexp check --kind optimizer --distribution nnexp-extras --json
+    nnexp check --distribution nnexp-sklearn
 
 Prints PASS/FAIL per component with its distribution==version, the failing checks with the
-worst analytic-vs-numeric error; exits 1 when any component fails or (checking everything)
-a plugin failed to load, 0 otherwise.
+worst analytic-vs-numeric error; exits 1 when any component fails or a plugin failed to load
+(checking everything, or that plugin's distribution), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import sys
 
+from nnexp.registry import normalize_distribution
 from nnexp.testing.kit import CHECKED_KINDS, run_checks, select_components
 
 
@@ -31,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 def _component_line(comp, results) -> list[str]:
     failed = [r for r in results if not r.passed]
     status = "FAIL" if failed else "PASS"
-    lines = [f"{status}  {comp.kind:<10} {comp.name:<22} {comp.provenance.requirement:<24} "
+    lines = [f"{status}  {comp.kind:<11} {comp.name:<22} {comp.provenance.requirement:<24} "
              f"{len(results) - len(failed)}/{len(results)} checks"]
     for r in failed:
         lines.append(f"      {r.check}: " + r.message.replace("\n", "\n        "))
@@ -52,7 +54,8 @@ def main(argv=None, registry=None) -> int:
     registry, comps = select_components(registry, kinds=args.kind, names=args.names,
                                         distribution=args.distribution)
     everything = not (args.names or args.kind or args.distribution)
-    failures = registry.failures if everything else []
+    failures = [f for f in registry.failures if everything or args.distribution and not args.names
+                and normalize_distribution(f.distribution) == normalize_distribution(args.distribution)]
     outcomes = [(c, run_checks(c, registry)) for c in comps]
     n_failed = sum(not all(r.passed for r in results) for _, results in outcomes)
     if args.json:

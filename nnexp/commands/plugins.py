@@ -2,9 +2,10 @@
 
 Reads the same registry a run uses (built-ins + the ``nnexp`` entry-point group, minus
 ``NNEXP_BLOCK_PLUGINS``), so what it lists is exactly what a run can use. Plugins that failed to
-load are listed with the stage (import, validate, hook, register) and the exception. The exit
-code is 0 even then, unless ``--strict`` (or ``NNEXP_STRICT_PLUGINS=1``) is set: then the
-listing is printed and the load failure is reported as an error (exit 2).
+load are listed with the stage (import, validate, hook, register) and the exception. Name conflicts
+are listed with the qualified names that reach each provider. The exit code is 0 even then,
+unless ``--strict`` (or ``NNEXP_STRICT_PLUGINS=1``) is set: then the listing is printed and
+the failure or conflict is reported as an error (exit 2).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MIN_COL = 16
 
 def is_builtin(provenance) -> bool:
     """Built-in plugins are nnexp's own modules (``nnexp.activations``, ...)."""
-    return provenance.distribution == "nnexp" and provenance.plugin.startswith("nnexp.")
+    return provenance.builtin
 
 
 def _failure_dict(failure) -> dict:
@@ -80,8 +81,10 @@ def collect(registry, include_builtins: bool = False) -> dict:
     entries = [_entry(name, prov, comps.get(name, {}), _hooks(registry, name), errors.get(name, []))
                for name, prov in provs.items() if include_builtins or not is_builtin(prov)]
     entries.sort(key=lambda e: (not e["builtin"], e["name"]))
-    conflicts = [{"kind": k, "name": n, "providers": [exc.first, exc.second]}
-                 for (k, n), exc in sorted(registry.conflicts.items())]
+    conflicts = [{"kind": k, "name": n, "providers": [str(c.provenance) for c in conflict.claimants],
+                  "kept": None if conflict.kept is None else str(conflict.kept.provenance),
+                  "qualified": conflict.qualified}
+                 for (k, n), conflict in sorted(registry.conflicts.items())]
     return {"nnexp": nnexp_version(), "plugins": entries,
             "failures": [_failure_dict(f) for f in registry.failures],
             "conflicts": conflicts, "blocked": blocked_plugins()}
@@ -126,6 +129,12 @@ def _format_entry(entry: dict, col: int) -> list[str]:
     return lines
 
 
+def _conflict_text(conflict: dict) -> str:
+    kept = (f"{conflict['kept']} keeps it" if conflict["kept"] else
+            f"ambiguous between {' and '.join(conflict['providers'])}")
+    return f"{conflict['name']!r}: {kept}; use {', '.join(conflict['qualified'])}"
+
+
 def format_text(report: dict, include_builtins: bool) -> str:
     """The aligned, human-readable listing."""
     entries = report["plugins"]
@@ -136,15 +145,16 @@ def format_text(report: dict, include_builtins: bool) -> str:
     summary = f"{len(installed)} installed plugin(s)"
     summary += f", {failed} failed to load" if failed else ""
     summary += f", {partial} with names refused" if partial else ""
+    n_conflicts = len(report["conflicts"])
+    summary += f", {n_conflicts} name conflict(s)" if n_conflicts else ""
     if include_builtins:
         summary = f"{len(entries) - len(installed)} built-in and " + summary
     lines = [summary + ("." if include_builtins else " (built-ins: nnexp plugins --all)."), ""]
     for entry in entries:
         lines += _format_entry(entry, col) + [""]
     if report["conflicts"]:
-        lines.append("Conflicts (unusable until one provider is uninstalled or blocked):")
-        lines += [_wrap(c["kind"], f"{c['name']!r}: {' and '.join(c['providers'])}", col)
-                  for c in report["conflicts"]] + [""]
+        lines.append("Name conflicts (a qualified name reaches each provider):")
+        lines += [_wrap(c["kind"], _conflict_text(c), col) for c in report["conflicts"]] + [""]
     if report["blocked"]:
         lines.append("Blocked by NNEXP_BLOCK_PLUGINS:")
         lines += [_wrap(b["plugin"], f"{b['distribution']} {b['version']}", col)
@@ -162,7 +172,8 @@ def format_text(report: dict, include_builtins: bool) -> str:
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="nnexp plugins",
-        description="List installed nnexp plugins, their distributions and components.")
+        description="List installed nnexp plugins, their distributions and components.",
+        epilog="nnexp plugins new NAME [--kinds K,...] [--dir DIR] writes a new plugin package.")
     parser.add_argument("--all", action="store_true", help="include nnexp's built-in plugins")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--strict", action="store_true",
@@ -171,14 +182,19 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["new"]:  # nnexp plugins new NAME: a package skeleton
+        from nnexp.commands.plugin_new import main as new
+
+        return new(argv[1:])
+    args = parse_args(argv)
     registry = load_registry(strict=False)  # list first, judge after
     report = collect(registry, include_builtins=args.all)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         sys.stdout.write(format_text(report, args.all))
-    if registry.failures and (args.strict or env_strict()):
+    if registry.problems() and (args.strict or env_strict()):
         sys.stdout.flush()
-        raise PluginLoadError(registry.failures)
+        raise PluginLoadError(registry.problems())
     return 0

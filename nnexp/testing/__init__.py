@@ -6,7 +6,8 @@ Check one thing by hand::
     report = check_gradients(network, X, y, loss="mse")   # or a Loss, Layer or activation
     print(report.worst)            # tensor, index, analytic vs numeric, relative error
 
-Check every component a plugin registers, one pytest case per (component, check)::
+Check every component a plugin registers — activations, losses, layers, optimizers, schedules,
+initializers and datasets — one pytest case per (component, check)::
 
     from nnexp.testing import parametrize_with_checks
 
@@ -14,8 +15,8 @@ Check every component a plugin registers, one pytest case per (component, check)
     def test_conformance(component, check):
         check(component)
 
-How a component declares its example options, kinks and targets for the kit:
-:mod:`nnexp.testing.examples`. The same checks run from the shell: ``nnexp check``.
+How a component declares its example options, kinks, targets, documented values and variances
+for the kit: :mod:`nnexp.testing.examples`. The same checks run from the shell: ``nnexp check``.
 pytest is imported only by :func:`parametrize_with_checks`.
 """
 

@@ -163,6 +163,39 @@ def inputs_not_mutated(component, registry):
         require_same(f"param {k!r} after forward/backward (only optimizers update)", p, params0[k], exact=True)
 
 
+def _buffers(layer) -> dict:
+    return {k: v.copy() for k, v in getattr(layer, "buffers", {}).items()}
+
+
+def modes(component, registry):
+    """Evaluation is deterministic: ``forward(x, training=False)`` draws no random numbers,
+    changes no buffers and gives the same output twice. In training only a layer marked
+    ``stochastic`` draws, and only from ``ctx.dropout_rng`` (rewound, it repeats its output)."""
+    built = ex.build_layer(component, registry)
+    layer, x, rng = built.obj, ex.layer_input(built, seed=2), built.dropout_rng
+    ex.perturb_params(layer, seed=1)
+    for training in (False, True):
+        mode, before, buffers = MODES[training], rng.bit_generator.state, _buffers(layer)
+        first = layer.forward(x, training).copy()
+        drew = rng.bit_generator.state != before
+        rng.bit_generator.state = before
+        second = layer.forward(x, training)
+        if training:
+            require(not drew or getattr(layer, "stochastic", False),
+                    "training forward draws from ctx.dropout_rng but the layer does not set "
+                    "stochastic = True")
+        else:
+            require(not drew, "evaluation forward drew random numbers from ctx.dropout_rng: "
+                              "in evaluation a layer must be deterministic (noise and dropout "
+                              "belong to training only)")
+            for k, v in _buffers(layer).items():
+                require_same(f"buffer {k!r} after evaluation forwards (only training updates it)",
+                             v, buffers[k], exact=True)
+        rewound = " (ctx.dropout_rng rewound)" if training else ""
+        require_same(f"{mode} output of a second forward on the same input{rewound}", second, first,
+                     exact=True)
+
+
 def _layer_run(component, registry, seed, opts=None):
     """Params, training output, input gradient and grads of one fresh build (for comparisons)."""
     built = ex.build_layer(component, registry, seed=seed, opts=opts)

@@ -8,13 +8,21 @@ optional:
 - ``kinks`` (tuple of floats): where it is not differentiable — input values for activations
   and layers (ReLU: ``(0.0,)``), values of ``y_pred - y_true`` for losses (MAE: ``(0.0,)``).
   Sampled inputs keep at least ``KINK_MARGIN`` away from them.
-- ``check_targets`` (losses): ``"real"`` (default), ``"binary"`` (0/1) or ``"onehot"``.
+- ``check_targets`` (losses): ``"real"`` (default), ``"binary"`` (0/1), ``"onehot"`` or
+  ``"probabilities"`` (rows of positive numbers summing to 1).
 - ``batch_independent = False`` and ``stochastic = True`` as in :class:`nnexp.Layer`;
   ``elementwise = False`` for activations that mix a row (softmax).
+
+``check_options`` serves every kind (a dict, or a function returning one). What optimizers,
+schedules, initializers and datasets declare besides is in their check modules:
+:mod:`.optimizer_checks` (``decoupled``, ``check_reference``), :mod:`.schedule_checks`
+(``check_points``, ``check_max_factor``), :mod:`.initializer_checks` (``check_variance``,
+``check_mean``) and :mod:`.dataset_checks`.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +62,35 @@ class Built:
 
 
 def options(component) -> dict:
-    return dict(getattr(component.factory, "check_options", {}) or {})
+    """The component's ``check_options``: a dict, or a function returning one (for examples
+    that need a file, as the ``csv`` dataset's)."""
+    opts = getattr(component.factory, "check_options", None) or {}
+    return dict(opts() if callable(opts) else opts)
+
+
+def _parameters(factory) -> dict | None:
+    try:
+        return dict(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def declares(factory, option: str) -> bool:
+    """Whether ``option`` is a named parameter of ``factory``."""
+    return option in (_parameters(factory) or {})
+
+
+def accepts(factory, option: str) -> bool:
+    """Whether ``factory(option=...)`` is allowed: a named parameter, or ``**options``."""
+    params = _parameters(factory)
+    return params is None or option in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def make(component, **overrides):
+    """``factory(**check_options, **overrides)``, each override only where the factory takes it."""
+    opts = options(component)
+    opts.update({k: v for k, v in overrides.items() if accepts(component.factory, k)})
+    return component.factory(**opts)
 
 
 def build_layer(component, registry, *, dtype="float64", seed=0, opts=None) -> Built:
@@ -97,6 +133,9 @@ def loss_batch(loss, registry, seed: int, from_logits: bool, dtype="float64", ba
         y = rng.integers(0, 2, size=shape).astype(np.float64)
     elif kind == "onehot":
         y = one_hot(rng.integers(0, LOSS_OUTPUTS, size=batch), LOSS_OUTPUTS)
+    elif kind == "probabilities":
+        e = np.exp(rng.normal(size=shape))
+        y = e / e.sum(axis=1, keepdims=True)
     else:
         y = rng.normal(size=shape)
     pred = rng.normal(size=shape)

@@ -8,22 +8,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nnexp.errors import UnknownComponentError
-from nnexp.registry import Component, Registry
+from nnexp.registry import KINDS, Component, Registry, normalize_distribution
 from nnexp.testing import checks as layer_checks
-from nnexp.testing import loss_checks
+from nnexp.testing import (dataset_checks, initializer_checks, loss_checks, optimizer_checks,
+                           schedule_checks)
 from nnexp.testing.checks import CheckFailure
 
-#: The kinds the kit checks, in report order.
-CHECKED_KINDS = ("activation", "layer", "loss")
+#: The kinds the kit checks, in report order: all of them.
+CHECKED_KINDS = tuple(KINDS)
 
 
 @dataclass(frozen=True)
 class Check:
     """One named conformance check: ``check(component, registry=None)`` raises
-    :class:`CheckFailure` when the component fails it."""
+    :class:`CheckFailure` when the component fails it. ``applies(component)`` says whether
+    it concerns a component at all (the warmup check: schedules with a ``warmup`` option)."""
 
     name: str
     function: object
+    applies: object = None
 
     @property
     def doc(self) -> str:
@@ -45,18 +48,24 @@ def _checks(module, names: str) -> list[Check]:
 
 
 _LAYER = ("input_gradient param_gradients shape_and_dtype batch_independence inputs_not_mutated "
-          "determinism config_round_trip")
+          "determinism config_round_trip modes")
 CHECKS: dict[str, list[Check]] = {
     "activation": _checks(layer_checks, _LAYER + " derivative"),
-    "layer": _checks(layer_checks, _LAYER),
     "loss": _checks(loss_checks, "gradient scalar_output batch_mean inputs_not_mutated "
                                  "determinism config_round_trip"),
+    "layer": _checks(layer_checks, _LAYER),
+    "optimizer": _checks(optimizer_checks, "quadratic_update lr_each_step weight_decay no_aliasing "
+                                           "dtype_kept state_round_trip config_round_trip"),
+    "schedule": [*_checks(schedule_checks, "documented_values bounds pure"),
+                 Check("warmup", schedule_checks.warmup, schedule_checks.has_warmup)],
+    "initializer": _checks(initializer_checks, "shape_and_dtype variance fans determinism"),
+    "dataset": _checks(dataset_checks, "splits dtypes determinism disjoint_splits targets"),
 }
 
 
 def checks_for(component: Component) -> list[Check]:
-    """The checks that apply to a component of its kind (none for other kinds)."""
-    return list(CHECKS.get(component.kind, []))
+    """The checks that apply to a component of its kind."""
+    return [c for c in CHECKS.get(component.kind, []) if c.applies is None or c.applies(component)]
 
 
 @dataclass
@@ -95,11 +104,27 @@ def run_checks(component: Component, registry: Registry | None = None) -> list[C
 
 
 def _lookup(registry: Registry, name: str, kinds) -> list[Component]:
-    found = [registry.get(k, name) for k in kinds if (k, name) in registry]
+    """What ``name`` means in each kind: a component, or every claimant of an ambiguous name."""
+    found = [c for k in kinds for c in registry.candidates(k, name)]
     if not found:
         every = {n for k in kinds for n in registry.names(k, aliases=True)}
         raise UnknownComponentError("component", name, every)
     return found
+
+
+def _distributions(registry: Registry) -> dict[str, str]:
+    """Every distribution the registry knows (components, hook-only and failed plugins), by
+    its normal form (so ``nnexp_sklearn`` finds ``nnexp-sklearn``)."""
+    provs = [c.provenance for k in KINDS for c in registry.components(k)] + list(registry.plugins.values())
+    names = {p.distribution for p in provs} | {f.distribution for f in registry.failures}
+    return {normalize_distribution(n): n for n in names}
+
+
+def _only_distribution(registry: Registry, comps: list[Component], distribution: str) -> list[Component]:
+    known = _distributions(registry)
+    if normalize_distribution(distribution) not in known:
+        raise UnknownComponentError("distribution", distribution, known.values(), hint="")
+    return [c for c in comps if c.provenance.qualifier == normalize_distribution(distribution)]
 
 
 def _from_plugin(plugin) -> tuple[Registry, str]:
@@ -132,8 +157,9 @@ def select_components(source=None, *, kinds=None, names=None, distribution=None,
 
     ``source``: a :class:`Registry` (default: ``nnexp.get_registry()``), an iterable of
     :class:`Component`, or a plugin module (checked with the built-ins, before it is installed).
-    ``kinds``, ``names``, ``distribution`` narrow the selection; an unknown name raises the
-    registry's "did you mean" error.
+    ``kinds``, ``names``, ``distribution`` narrow the selection; an unknown name or
+    distribution raises the registry's "did you mean" error. A distribution that registers no
+    component (lifecycle hooks only) selects nothing.
     """
     kinds = tuple(kinds or CHECKED_KINDS)
     registry, comps = _source(source, registry, kinds)
@@ -141,10 +167,7 @@ def select_components(source=None, *, kinds=None, names=None, distribution=None,
         wanted = {id(c) for n in names for c in _lookup(registry, n, kinds)}
         comps = [c for c in comps if id(c) in wanted]
     if distribution:
-        dists = {c.provenance.distribution for c in comps}
-        if distribution not in dists:
-            raise UnknownComponentError("distribution", distribution, dists, hint="")
-        comps = [c for c in comps if c.provenance.distribution == distribution]
+        comps = _only_distribution(registry, comps, distribution)
     return registry, comps
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 
@@ -18,11 +19,14 @@ PARAM_MAX = 6000
 TAG_MAX = 8000
 KEY_MAX = 250
 TRUNCATED = "...[truncated; full value in config.yaml]"
-_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /]")
+#: MLflow's own rule (``mlflow.utils.validation``): ``:`` too, except on Windows. Qualified
+#: component names (``nnexp-extras:mish``) keep their colon in tag keys.
+_BAD_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /]" if os.name == "nt" else r"[^A-Za-z0-9_\-. /:]")
 
 
 def clean_key(key: str) -> str:
-    """A key MLflow accepts: letters, digits and ``_-. /``; others become ``_``."""
+    """A key MLflow accepts: letters, digits and ``_-. /`` (and ``:`` but on Windows); others
+    become ``_``."""
     return _BAD_KEY_CHARS.sub("_", str(key))[:KEY_MAX]
 
 

@@ -4,11 +4,13 @@ Each sub-directory is a complete one-module distribution with an ``nnexp`` entry
 
 - ``broken_import``: importing it fails (a missing dependency);
 - ``hook_raises``: its ``register_activations`` registers one activation, then raises;
-- ``duplicate``: registers ``relu`` (a built-in's name) and ``fixture_cube``;
+- ``duplicate``: registers ``relu`` and ``mse`` (built-ins' names), ``fixture_twin`` (which
+  ``twin`` registers too) and ``fixture_cube``: name conflicts, resolved by qualified names;
 - ``wrong_backward``: ``bad_tanh`` claims ``f'(z) = 1 - tanh(z)``;
 - ``misspelled``: implements ``register_activation`` (no such hook);
 
-and one healthy plugin, ``listener``, with lifecycle hooks only (it prints to stderr).
+and two healthy plugins: ``listener``, with lifecycle hooks only (it prints to stderr), and
+``twin`` (``fixture_twin``, ``twin_only``).
 
 :func:`pip_install` installs projects with ``pip install --target`` into a directory that a
 subprocess then gets on ``PYTHONPATH``: nnexp discovers them through the real
@@ -26,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BROKEN = ("broken_import", "hook_raises", "duplicate", "wrong_backward", "misspelled")
 LISTENER = "listener"
+TWIN = "twin"
 BIN = Path(sys.executable).parent
 NNEXP = str(BIN / "nnexp")
 

@@ -140,3 +140,58 @@ def test_focal_fuses_with_a_softmax_output_and_trains():
     assert trainer.fused
     assert history["accuracy"][-1] > 0.9
     assert history["loss"][-1] < history["loss"][0] / 2
+
+
+def lion_by_hand(theta, grads, lr, betas, weight_decay):
+    """The paper's Algorithm 2 on one float, written out independently of the package."""
+    m, out = 0.0, []
+    for g in grads:
+        c = betas[0] * m + (1 - betas[0]) * g
+        theta = theta * (1 - lr * weight_decay) - lr * math.copysign(1.0, c) * (c != 0)
+        m = betas[1] * m + (1 - betas[1]) * g
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize("options", [{"lr": 0.01}, {"lr": 0.003, "betas": [0.8, 0.95], "weight_decay": 0.5}])
+def test_lion_follows_the_papers_algorithm(options):
+    net = nnexp.Network([{"type": "dense", "units": 1, "use_bias": False}], 1, dtype="float64", registry=REG)
+    net.set_params({"dense_0.W": [[0.7]]})
+    lion = make("optimizer", {"type": "lion", **options}).bind(net)
+    grads = [0.5, -1.5, 2.0, 0.25, -0.75, 1.0]
+    ours = []
+    for g in grads:
+        net.layers[0].grads["W"][...] = g
+        lion.step()
+        ours.append(net.params["dense_0.W"].item())
+    want = lion_by_hand(0.7, grads, options["lr"], options.get("betas", (0.9, 0.99)),
+                        options.get("weight_decay", 0.0))
+    np.testing.assert_allclose(ours, want, rtol=1e-13)
+
+
+def test_lion_rejects_bad_betas_naming_the_option():
+    with pytest.raises(nnexp.ConfigError, match=r"lion betas\[1\]: got 1.5"):
+        make("optimizer", {"type": "lion", "betas": [0.9, 1.5]})
+
+
+def test_polynomial_matches_torch_polynomial_lr():
+    torch = pytest.importorskip("torch")
+    for power, total in ((1.0, 8), (2.0, 5)):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+        sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=total, power=power)
+        want = []
+        for _ in range(10):
+            want.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        ours = make("schedule", {"type": "polynomial", "power": power, "total_epochs": total})
+        np.testing.assert_allclose([ours.lr_at(e, 0.3, 10) for e in range(10)], want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (7, 3), (2, 3, 4)])
+def test_orthogonal_gives_orthonormal_rows_or_columns_times_gain(shape):
+    init = make("initializer", {"type": "orthogonal", "gain": 2.0})
+    W = init(shape, shape[-1], shape[-2], np.random.default_rng(0), np.float64)
+    M = W.reshape(-1, shape[-1])
+    small = M @ M.T if M.shape[0] <= M.shape[1] else M.T @ M
+    np.testing.assert_allclose(small, 4.0 * np.eye(len(small)), atol=1e-12)

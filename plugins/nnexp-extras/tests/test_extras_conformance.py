@@ -13,10 +13,11 @@ def test_extras_component_conforms(component, check):
     check(component)
 
 
-def test_extras_contributes_three_kinds_through_its_entry_point():
-    mine = {(c.kind, c.name) for kind in ("activation", "layer", "loss")
+def test_extras_contributes_six_kinds_through_its_entry_point():
+    mine = {(c.kind, c.name) for kind in nnexp.registry.KINDS
             for c in REGISTRY.components(kind) if c.provenance.distribution == "nnexp-extras"}
-    assert {("activation", "mish"), ("activation", "snake"), ("activation", "prelu"),
-            ("layer", "maxout"), ("layer", "residual_dense"), ("loss", "log_cosh"),
-            ("loss", "focal")} <= mine
+    assert mine == {("activation", "mish"), ("activation", "snake"), ("activation", "prelu"),
+                    ("layer", "maxout"), ("layer", "residual_dense"), ("loss", "log_cosh"),
+                    ("loss", "focal"), ("optimizer", "lion"), ("schedule", "polynomial"),
+                    ("initializer", "orthogonal")}
     assert REGISTRY.get("activation", "mish").provenance.plugin == "extras"

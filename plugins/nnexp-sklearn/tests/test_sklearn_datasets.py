@@ -10,7 +10,7 @@ import pytest
 from sklearn import datasets as skd
 
 import nnexp
-from nnexp.testing import check_gradients
+from nnexp.testing import check_gradients, parametrize_with_checks
 
 REG = nnexp.load_registry()
 NAMES = ["digits", "iris", "wine", "breast_cancer", "sk_moons", "sk_circles"]
@@ -128,3 +128,8 @@ def test_network_on_digits_passes_the_kits_gradient_check_and_learns():
                         optimizer={"type": "adam", "lr": 0.01}, epochs=10, batch_size=64,
                         validation_data=(data.X_val, data.y_val))
     assert history["val_accuracy"][-1] > 0.9
+
+
+@parametrize_with_checks(REG, distribution="nnexp-sklearn")
+def test_dataset_conforms(component, check):
+    check(component)
