@@ -116,7 +116,8 @@ def test_nnexp_plugins_shows_what_failed_and_why(site):
             "'nnexp_fixture_missing_dependency'") in text
     assert "hook register_activations: RuntimeError: could not read the plugin's weights file" in text
     conflicts = text[text.index("Name conflicts"):]
-    assert re.search(r"'relu': nnexp 0\.1\.0 .* keeps it; use\s+nnexp-fixture-duplicate:relu", conflicts)
+    assert re.search(rf"'relu': nnexp {re.escape(nnexp.__version__)} .* keeps it; use\s+nnexp-fixture-duplicate:relu",
+                     conflicts)
     assert re.search(r"^  hooks +on_epoch_end, on_run_end$", text, re.M)
     assert "NNEXP_BLOCK_PLUGINS=<plugin>" in text  # says what the user can do about it
 
