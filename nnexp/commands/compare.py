@@ -21,9 +21,10 @@ from nnexp.tracking.store import TrackingError
 from nnexp.tracking.summary import is_seed, runs_frame
 from nnexp.tracking.sweep import SWEEP_TAG
 
+#: Shared by every command that reads runs (compare, plot): it names none of them.
 HOW_TO_CREATE = ("Create runs first, e.g. `nnexp +experiment=tutorial` (one run) or "
-                 "`nnexp -m +experiment=xor seed=0,1,2` (a sweep), then run `nnexp compare` "
-                 "from the same directory (or pass --uri).")
+                 "`nnexp -m +experiment=xor seed=0,1,2` (a sweep), then run this command "
+                 "again from the same directory (or pass --uri).")
 PRINTED_HIDDEN = ("run_id", "overrides")
 
 

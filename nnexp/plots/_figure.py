@@ -1,21 +1,31 @@
-"""Figure helpers shared by every picture: layout, sizes and saving."""
+"""Figure helpers shared by every picture: layout, sizes, saving and downsampling."""
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DPI = 110
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, panel=(4.6, 3.4), **kwargs):
-    """A constrained-layout Figure (no pyplot state) and its axes as a 2-D array."""
+    """A constrained-layout Figure on an Agg canvas (no pyplot state, no GUI backend) and
+    its axes as a 2-D array."""
     fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, axes
+
+
+def inch_axes(fig: Figure, x: float, y: float, width: float, height: float, **kwargs):
+    """An axes placed in inches from the figure's lower-left corner (a fixed layout)."""
+    w, h = fig.get_size_inches()
+    return fig.add_axes((x / w, y / h, width / w, height / h), **kwargs)
 
 
 def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
@@ -29,10 +39,21 @@ def hide_unused(axes, used: int) -> None:
         ax.set_visible(False)
 
 
+def fitted_title(title: str, width: int = 60) -> str:
+    """``title`` wrapped onto lines of at most ``width`` characters (breaking at spaces, and
+    inside overlong words), so a long run or sweep name never runs past the figure's edge."""
+    return "\n".join(textwrap.wrap(title, width, break_on_hyphens=False)) or title
+
+
+#: Characters of a bold 13-point title per inch of figure width (DejaVu Sans, ~0.65 em each).
+TITLE_CHARS_PER_INCH = 8.5
+
+
 def suptitle(fig: Figure, title: str) -> None:
     """The figure's overall title, set apart from the panels' own titles (bigger, bold, with
-    room below it) so the two never read as one crowded line."""
-    fig.suptitle(title, fontsize=13, fontweight="bold")
+    room below it) so the two never read as one crowded line; wrapped to the figure's width."""
+    width = int(fig.get_figwidth() * TITLE_CHARS_PER_INCH)
+    fig.suptitle(fitted_title(title, width), fontsize=13, fontweight="bold")
     fig.get_layout_engine().set(h_pad=0.08)
 
 
@@ -60,3 +81,22 @@ def clip_limits(ax, values, low: float = -3.0, high: float = 5.0) -> None:
         lo, hi = max(finite.min(), low), min(finite.max(), high)
         pad = 0.08 * max(hi - lo, 1e-3)
         ax.set_ylim(lo - pad, hi + pad)
+
+
+def bin_means(x: np.ndarray, values: np.ndarray, max_bins: int):
+    """``(x, values)`` with more than ``max_bins`` rows averaged into ``max_bins`` runs of
+    consecutive rows (x: each run's mean position; values: the mean of their finite ones),
+    so drawing costs the same for any length.
+
+    ``x``: (n,); ``values``: (n,) or (n, k). Shorter inputs are returned unchanged."""
+    n = len(x)
+    if n <= max_bins:
+        return x, values
+    starts = np.linspace(0, n, max_bins + 1).astype(int)[:-1]
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):  # a run of only non-finite values: NaN (a gap)
+        means = (np.add.reduceat(np.where(finite, values, 0.0), starts, axis=0)
+                 / np.add.reduceat(finite, starts, axis=0))
+    sizes = np.diff(np.append(starts, n))
+    return np.add.reduceat(np.asarray(x, dtype=float), starts) / sizes, means
