@@ -246,6 +246,100 @@ def test_render_warns_and_continues_when_a_picture_fails(folder, registry, tmp_p
     assert any("grad_hist.png not drawn" in str(w.message) for w in caught)
 
 
+# -- nnexp plot run RUN_ID ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A real SQLite MLflow store (artifacts beside it) and its client."""
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("store")
+    mc = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = mc.create_experiment("moons", artifact_location=(root / "artifacts").as_uri())
+    return root, mc, exp
+
+
+def logged_run(mc, exp, folder=None, name="moons-run", metrics=None):
+    """A finished run whose artifacts are ``folder``'s files (and ``metrics``: key -> values
+    per epoch, logged at step = epoch as the tracker does)."""
+    run_id = mc.create_run(exp, run_name=name).info.run_id
+    if folder is not None:
+        mc.log_artifacts(run_id, str(folder))
+    for key, values in (metrics or {}).items():
+        for epoch, value in enumerate(values, 1):
+            mc.log_metric(run_id, key, value, step=epoch)
+    mc.set_terminated(run_id)
+    return run_id
+
+
+@pytest.fixture
+def plot_cmd(subcommand):
+    """``nnexp plot ARGS`` in-process from ``cwd``."""
+    return lambda cwd, *args: subcommand("plot", cwd, *args)
+
+
+def test_nnexp_plot_run_draws_a_runs_artifacts_and_logs_them_to_plots(store, folder, nnexp_cli):
+    root, mc, exp = store
+    run_id = logged_run(mc, exp, folder)
+    proc = nnexp_cli("plot", "run", run_id[:8], "--out", "pics", cwd=root)  # a prefix is enough
+    assert proc.returncode == 0, proc.stderr
+    logged = sorted(a.path for a in mc.list_artifacts(run_id, "plots"))
+    assert logged == sorted(f"plots/{p}" for p in PICTURES)
+    assert f"run {run_id} (moons-run): 4 picture(s)" in proc.stdout
+    run = mc.get_run(run_id)
+    for name in PICTURES:
+        assert f"{run.info.artifact_uri}/plots/{name}" in proc.stdout
+        local = mc.download_artifacts(run_id, f"plots/{name}", str(root / "check"))
+        assert_png(local)
+        assert (root / "pics" / name).read_bytes() == open(local, "rb").read()
+
+
+def test_nnexp_plot_run_with_an_unknown_id_is_one_message_and_exit_2(store, nnexp_cli):
+    root, _, _ = store
+    proc = nnexp_cli("plot", "run", "0123456789abcdef0123456789abcdef", cwd=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"nnexp plot: error: No run with id '0123456789abcdef0123456789abcdef' in "
+        f"sqlite:///{root / 'mlflow.db'}. Run ids are in the MLflow UI and in `nnexp compare "
+        "--csv runs.csv` (column run_id); pass --uri for another store."]
+
+
+def test_a_run_recorded_without_an_epochs_table_gets_curves_from_its_metrics(store, moons, tmp_path,
+                                                                             plot_cmd):
+    from nnexp.commands.plot import epoch_metrics
+
+    root, mc, exp = store
+    history, net, _, rec = moons
+    folder = write_record(tmp_path / "run", history, net, rec)
+    (folder / "stats" / "epochs.parquet").unlink()  # as the tracker recorded runs until now
+    metrics = {k: history[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    run_id = logged_run(mc, exp, folder, metrics={**metrics, "step_loss": [9.0]})
+    mc.log_metric(run_id, "test_loss", 0.5, step=0)
+    frame = epoch_metrics(mc, mc.get_run(run_id))
+    assert sorted(frame.columns) == sorted(metrics) and list(frame.index) == [1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(frame[list(metrics)], history.to_frame()[list(metrics)],
+                                  check_names=False, check_index_type=False)
+    out = plot_cmd(root, "run", run_id)
+    assert out.returncode == 0, out.stderr
+    assert "plots/curves.png" in [a.path for a in mc.list_artifacts(run_id, "plots")]
+
+
+def test_a_run_with_nothing_recorded_says_so(store, plot_cmd):
+    root, mc, exp = store
+    run_id = logged_run(mc, exp, name="empty")
+    out = plot_cmd(root, "run", run_id)
+    assert out.returncode == 2 and "has nothing to draw" in out.stderr
+    assert mc.list_artifacts(run_id) == []
+
+
+def test_an_ambiguous_id_prefix_lists_the_runs(store, plot_cmd):
+    root, mc, exp = store
+    ids = [logged_run(mc, exp, name=f"r{i}") for i in range(17)]  # 17 ids, 16 hex digits:
+    first = next(c for c in "0123456789abcdef" if sum(i[0] == c for i in ids) > 1)  # two share one
+    out = plot_cmd(root, "run", first)
+    assert out.returncode == 2 and f"Run id '{first}' is ambiguous" in out.stderr
+    assert "Give more of the id" in out.stderr
+
+
 def test_a_long_title_and_a_single_parameter_still_fit_the_picture(folder):
     data = histograms.load_hist(folder / record.GRAD_HIST_FILE)
     one = {k: v for k, v in data.items() if "/" not in k or k.endswith("/dense_2.b")}
