@@ -51,18 +51,12 @@ def steps_table(rec) -> pd.DataFrame:
 def write_record(folder: Path, history, net, rec, *, steps: str = "parquet") -> Path:
     """The run's record as its MLflow artifacts lay it out: config.yaml, model.npz and
     stats/{steps.parquet or steps.csv, epochs.parquet, grad_hist.npz}."""
-    from omegaconf import OmegaConf
+    from nnexp.plots.record import write_record as write
 
-    stats = folder / "stats"
-    stats.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(OmegaConf.to_yaml({"seed": 0, "dataset": MOONS}))
-    net.save(folder / "model.npz")
-    history.to_frame().to_parquet(stats / "epochs.parquet")
-    if steps == "parquet":
-        steps_table(rec).to_parquet(stats / "steps.parquet")
-    else:
-        rec.stats.write_csv(stats / "steps.csv")
-    rec.hist.save(stats / "grad_hist.npz")
+    write(folder, history=history, network=net, grad_hist=rec.hist,
+          steps=rec.stats if steps == "parquet" else None, config={"seed": 0, "dataset": MOONS})
+    if steps == "csv":
+        rec.stats.write_csv(folder / "stats" / "steps.csv")
     return folder
 
 

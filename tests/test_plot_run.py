@@ -361,3 +361,12 @@ def test_a_long_title_fits_a_one_panel_curves_picture(registry):
                                        "training curves")
     assert [ax.get_title() for ax in visible(fig)] == ["Loss per epoch"]
     assert layout_faults(fig) == []
+
+
+def test_long_layer_names_fit_the_heat_map():
+    names = ["dense_0", "residual_dense_12", "batchnorm_with_a_long_plugin_name_3"]
+    steps = pd.DataFrame({f"grad_norm/{n}.W": np.linspace(1, 2, 50) for n in names},
+                         index=pd.RangeIndex(1, 51, name="step"))
+    fig = plots.grad_heatmap_figure(steps)
+    assert [t.get_text() for t in visible(fig)[0].get_yticklabels()] == names
+    assert layout_faults(fig) == []

@@ -1,4 +1,12 @@
-"""Figure helpers shared by every picture: layout, sizes, saving and downsampling."""
+"""Figure helpers shared by every picture: layout, sizes, saving and downsampling.
+
+Two layouts: :func:`figure` (constrained layout: matplotlib measures every text and fits
+the panels around them) for pictures whose texts vary (galleries, sweeps, the decision
+boundary's legend); :func:`fixed_figure` with :func:`inch_axes` (margins in inches, no
+layout engine) for a run's curves, heat map and histograms, whose texts are known: the
+engine's measuring costs 30-60% of such a picture. The layout tests check that no text of
+a fixed layout leaves the figure or overlaps another panel's.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +55,27 @@ def fitted_title(title: str, width: int = 60) -> str:
 
 #: Characters of a bold 13-point title per inch of figure width (DejaVu Sans, ~0.65 em each).
 TITLE_CHARS_PER_INCH = 8.5
+
+
+#: Height of one line of a bold 13-point title, inches.
+TITLE_LINE = 0.25
+
+
+def wrapped_title(title: str, width: float) -> tuple[str, float]:
+    """``title`` wrapped for a figure ``width`` inches wide, and the inches its lines take."""
+    text = fitted_title(title, int(width * TITLE_CHARS_PER_INCH))
+    return text, TITLE_LINE * (text.count("\n") + 1)
+
+
+def fixed_figure(width: float, height: float, title: str = "") -> Figure:
+    """A figure of ``width`` x ``height`` inches on an Agg canvas with no layout engine,
+    ``title`` (already wrapped: :func:`wrapped_title`) at its top; place axes with
+    :func:`inch_axes`."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    if title:
+        fig.suptitle(title, fontsize=13, fontweight="bold", y=1 - 0.1 / height, va="top")
+    return fig
 
 
 def suptitle(fig: Figure, title: str) -> None:

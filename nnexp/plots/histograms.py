@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnexp.plots._figure import TITLE_CHARS_PER_INCH, fitted_title, grid, inch_axes
+from nnexp.plots._figure import fitted_title, fixed_figure, grid, inch_axes, wrapped_title
 
 MAX_ROWS = 240  # histogram rows drawn per parameter: longer records show evenly spaced steps
 #: A fixed layout, in inches: constrained layout cost ~60% of this 12-axes picture's time.
@@ -94,20 +94,15 @@ def grad_hist_figure(grad_hist, title: str = "Gradient histograms over training"
 def _layout(n: int, title: str):
     """A figure with ``n`` (heat map, strip) pairs, three to a row, a colour-bar axes, the
     title and the footnote, each wrapped to the figure's width (characters ~0.6 em wide)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     rows, cols = grid(n, 3)
     pair_w = HEAT_W + STRIP_GAP + STRIP_W
     width = LEFT + cols * pair_w + (cols - 1) * PAIR_GAP + RIGHT
-    head = fitted_title(title, int(width * TITLE_CHARS_PER_INCH))
+    head, head_h = wrapped_title(title, width)
     foot = fitted_title(FOOTNOTE, int(width * 72 / (7.5 * 0.6)))
-    top = TOP + 0.25 * head.count("\n")
+    top = TOP + head_h - 0.25
     bottom = BOTTOM + 0.14 * max(0, foot.count("\n") - 1)
     height = top + rows * ROW_H + (rows - 1) * ROW_GAP + bottom
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    fig.suptitle(head, fontsize=13, fontweight="bold", y=1 - 0.12 / height, va="top")
+    fig = fixed_figure(width, height, head)
     fig.text(0.5, 0.08 / height, foot, ha="center", va="bottom", fontsize=7.5, color="0.3")
     pairs = []
     for i in range(n):

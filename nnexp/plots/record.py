@@ -65,6 +65,34 @@ def read_record(folder, network=None, dataset=None, registry=None) -> RunRecord:
     return record
 
 
+def write_record(folder, *, history=None, steps=None, grad_hist=None, network=None,
+                 config=None) -> Path:
+    """Write in-memory parts as the folder :func:`read_record` reads (for tests, docs and
+    benchmarks; a tracked run's record is written by the tracker). ``history``: a
+    :class:`nnexp.History`; ``steps``: a :class:`nnexp.stats.StepStats` (or its table as a
+    DataFrame); ``grad_hist``: a :class:`nnexp.stats.GradHistograms`; ``network``: saved as
+    ``model.npz``; ``config``: the composed config (mapping or OmegaConf), as YAML."""
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    folder = Path(folder)
+    (folder / "stats").mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(config, resolve=True))
+    if network is not None:
+        network.save(folder / "model.npz")
+    if history is not None:
+        history.to_frame().to_parquet(folder / EPOCHS_FILE)
+    if steps is not None:
+        if not isinstance(steps, pd.DataFrame):
+            columns, values = steps.table()
+            steps = pd.DataFrame(values, columns=columns)
+        steps.to_parquet(folder / STEPS_FILES[0], index=False)
+    if grad_hist is not None:
+        grad_hist.save(folder / GRAD_HIST_FILE)
+    return folder
+
+
 def _guarded(what: str, read, *args):
     try:
         return read(*args)

@@ -20,11 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from nnexp.plots._figure import bin_means, figure, fitted_title, save, suptitle
+from nnexp.plots._figure import (bin_means, figure, fitted_title, fixed_figure, inch_axes,
+                                 save, wrapped_title)
 from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
 MAX_POINTS = 1000  # points per curve: longer histories are averaged into this many bins
+#: Fixed layouts, inches. Curves: panel size, left margin (tick labels and the y label), gap
+#: between panels, right and bottom margins, room for the panel titles.
+CURVE_W, CURVE_H, CURVE_LEFT, CURVE_GAP, CURVE_RIGHT, CURVE_BOTTOM, PANEL_TITLE = \
+    3.7, 2.5, 0.8, 0.9, 0.2, 0.55, 0.45
+#: Heat map: figure width, row height, right margin (colour bar and its labels), bottom
+#: margin, and the inches per character of a layer name (10-point tick labels).
+HEAT_WIDTH, HEAT_ROW, HEAT_RIGHT, HEAT_BOTTOM, TICK_CHAR = 8.0, 0.42, 1.3, 0.6, 0.085
 
 
 def history_frame(history):
@@ -74,10 +82,13 @@ def curves_figure(history, title: str = "Training curves"):
     """Loss (and accuracy, when recorded) per epoch, train and validation."""
     frame = history_frame(history)
     keys = [k for k in ("loss", "accuracy") if k in frame.columns]
-    fig, axes = figure(1, max(len(keys), 1))
-    for ax, key in zip(axes.flat, keys):
+    n = max(len(keys), 1)
+    width = CURVE_LEFT + n * CURVE_W + (n - 1) * CURVE_GAP + CURVE_RIGHT
+    head, head_h = wrapped_title(title, width)
+    fig = fixed_figure(width, 0.1 + head_h + PANEL_TITLE + CURVE_H + CURVE_BOTTOM, head)
+    for i, key in enumerate(keys):
+        ax = inch_axes(fig, CURVE_LEFT + i * (CURVE_W + CURVE_GAP), CURVE_BOTTOM, CURVE_W, CURVE_H)
         _curve_panel(ax, frame, key, f"{key.capitalize()} per epoch")
-    suptitle(fig, title)
     return fig
 
 
@@ -166,8 +177,8 @@ def grad_heatmap_figure(steps, title: str = "Gradient norm per layer over traini
     steps_ = norms.index.to_numpy()
     _, values = bin_means(steps_, norms.to_numpy(float), MAX_COLUMNS)
     positive = values[np.isfinite(values) & (values > 0)]
-    fig, axes = figure(1, 1, panel=(8.0, 0.9 + 0.42 * max(len(norms.columns), 5)))
-    ax = axes[0, 0]
+    ax, cax = _heat_layout(list(norms.columns), title)
+    fig = ax.figure
     norm = LogNorm(positive.min(), positive.max()) if positive.size else None
     half = (steps_[1] - steps_[0]) / 2 if len(steps_) > 1 else 0.5
     image = ax.imshow(np.where(values > 0, values, np.nan).T, aspect="auto", norm=norm,
@@ -178,9 +189,24 @@ def grad_heatmap_figure(steps, title: str = "Gradient norm per layer over traini
     zeros = bool(np.any(values == 0))
     ax.set_xlabel("step" + ("   (white: gradient exactly 0)" if zeros else ""))
     ax.set_ylabel("layer (input at top)")
-    ax.set_title(fitted_title(title, 78))
-    fig.colorbar(image, ax=ax, label="‖∂L/∂θ‖₂ of the layer (log scale)")
+    fig.colorbar(image, cax=cax, label="‖∂L/∂θ‖₂ of the layer (log scale)")
     return fig
+
+
+def _heat_layout(layers: list[str], title: str):
+    """(heat-map axes, colour-bar axes) of a fixed layout: the left margin fits the longest
+    layer name, the height the layers (at least 5 rows), the top the wrapped title."""
+    left = 0.5 + TICK_CHAR * max(map(len, layers), default=4)
+    plot_w, plot_h = HEAT_WIDTH - left - HEAT_RIGHT, HEAT_ROW * max(len(layers), 5)
+    # centred on the plot, it may reach into the margins up to the nearer figure edge
+    room = 2 * min(left, HEAT_RIGHT) + plot_w
+    head = fitted_title(title, int(room * 72 / (12 * 0.6)))  # 12-point, ~0.6 em a character
+    top = 0.2 + 0.22 * (head.count("\n") + 1)
+    fig = fixed_figure(HEAT_WIDTH, top + plot_h + HEAT_BOTTOM)
+    ax = inch_axes(fig, left, HEAT_BOTTOM, plot_w, plot_h)
+    ax.set_title(head)
+    cax = inch_axes(fig, HEAT_WIDTH - HEAT_RIGHT + 0.2, HEAT_BOTTOM, 0.18, plot_h, label="<colorbar>")
+    return ax, cax
 
 
 # -- a whole run ----------------------------------------------------------------------------
