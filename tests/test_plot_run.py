@@ -119,8 +119,8 @@ def test_decision_boundary_reports_test_accuracy_and_classes(moons):
     box, area = ax.get_legend().get_window_extent(), ax.get_window_extent()
     assert box.x0 >= area.x1  # beside the plane, never over the points (XOR's (1, 1))
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
-    regions = ax.images[0].get_array()  # the predicted class over the plane, one image
-    assert set(np.unique(regions)) == {0, 1}
+    regions = ax.collections[0]  # the predicted class over the plane, filled by class
+    np.testing.assert_allclose(regions.levels, [-0.5, 0.5, 1.5])
 
 
 def test_gradient_heat_map_has_one_row_per_layer(folder):

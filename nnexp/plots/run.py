@@ -132,9 +132,8 @@ def decision_boundary_figure(network, dataset, resolution: int = 300):
     colors = [f"C{i % 10}" for i in range(n_classes)]
     fig, axes = figure(1, 1, panel=(6.6, 4.8))
     ax = axes[0, 0]
-    ax.imshow(regions, origin="lower", extent=(g0[0, 0], g0[0, -1], g1[0, 0], g1[-1, 0]),
-              cmap=ListedColormap(colors), vmin=-0.5, vmax=n_classes - 0.5, alpha=0.25,
-              aspect="auto", interpolation="nearest")
+    ax.contourf(g0, g1, regions, levels=np.arange(n_classes + 1) - 0.5,
+                cmap=ListedColormap(colors), alpha=0.25)  # measured cheaper than imshow here
     ax.contour(g0, g1, regions, levels=np.arange(n_classes) + 0.5, colors="k", linewidths=0.8)
     names = dataset.classes or [str(i) for i in range(n_classes)]
     for c in np.unique(truth):
