@@ -40,6 +40,23 @@ def nnexp_cli(tmp_path):
     return run
 
 
+@pytest.fixture
+def subcommand(monkeypatch, capsys):
+    """``subcommand(name, cwd, *args)`` runs ``nnexp NAME ARGS`` in-process through the CLI's
+    subcommand runner from ``cwd``; returns returncode, stdout, stderr."""
+    from types import SimpleNamespace
+
+    from nnexp.cli import run_subcommand
+
+    def run(name, cwd, *args):
+        monkeypatch.chdir(cwd)
+        code = run_subcommand(name, list(args))
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run
+
+
 def store_runs(db_path) -> list:
     """Every run (any experiment, any status) in the SQLite store at ``db_path``."""
     from mlflow.tracking import MlflowClient

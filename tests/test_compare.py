@@ -4,7 +4,6 @@ once through the real `nnexp` command in a subprocess (exit code, no traceback).
 import shutil
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -27,17 +26,9 @@ def sweep_store(tmp_path_factory):
 
 
 @pytest.fixture
-def compare(monkeypatch, capsys):
+def compare(subcommand):
     """Run `nnexp compare ARGS` from ``cwd``; returns returncode, stdout, stderr."""
-    from nnexp.cli import run_subcommand
-
-    def run(cwd, *args):
-        monkeypatch.chdir(cwd)
-        code = run_subcommand("compare", list(args))
-        out = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
-
-    return run
+    return lambda cwd, *args: subcommand("compare", cwd, *args)
 
 
 def test_latest_sweep_leaderboard_shows_varying_keys_and_writes_csv_and_pngs(sweep_store, tmp_path, compare):

@@ -10,11 +10,10 @@ import pytest
 
 import nnexp
 from nnexp import plots
-from nnexp.plots.components import activation_curve, loss_curves, loss_domain
-from nnexp.stats import GradHistograms, StepStats
+from nnexp.plots.components import TARGET_COLORS, activation_curve, loss_curves, loss_domain
+from plot_helpers import assert_png, legend_texts, train_moons, visible
 
 NNEXP = str(Path(sys.executable).with_name("nnexp"))
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 class Cube(nnexp.Activation):
@@ -38,15 +37,6 @@ def registry():
     return nnexp.load_registry(entry_points=False, extra_plugins=[("cube_plugin", CubePlugin())])
 
 
-def visible(fig):
-    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
-
-
-def legend_texts(ax):
-    legend = ax.get_legend()
-    return [t.get_text() for t in legend.get_texts()] if legend else []
-
-
 def outside(artist, ax) -> bool:
     """Whether a drawn ``artist`` (a legend) lies entirely outside ``ax``'s plotting area."""
     box, area = artist.get_window_extent(), ax.get_window_extent()
@@ -56,11 +46,6 @@ def outside(artist, ax) -> bool:
 def within_figure(text, fig) -> bool:
     box, page = text.get_window_extent(), fig.bbox
     return box.x0 >= page.x0 and box.x1 <= page.x1 and box.y0 >= page.y0 and box.y1 <= page.y1
-
-
-def assert_png(path):
-    data = Path(path).read_bytes()
-    assert data.startswith(PNG) and len(data) > 5000
 
 
 def test_activation_gallery_has_every_registered_activation_and_the_plugins(registry):
@@ -128,113 +113,31 @@ def test_loss_curves_respect_each_losses_domain(registry):
     hinge = registry.create("loss", "hinge")
     s = loss_domain(hinge)["x"]
     np.testing.assert_allclose(loss_curves(hinge, loss_domain(hinge))["y = 0"][0], np.maximum(0, 1 + s))
+    # softmax losses: x is the probability of class 1, the gradient its class-1 component
+    ce = registry.create("loss", "cross_entropy")
+    L, dL = loss_curves(ce, loss_domain(ce))["y = [0, 1]"]
+    np.testing.assert_allclose(L, -np.log(p), rtol=1e-9)
+    np.testing.assert_allclose(dL, -1 / p, rtol=1e-9)  # ∂(−log ŷ₁)/∂ŷ₁
+
+
+def test_loss_gallery_colours_mean_one_target_in_every_panel(registry):
+    # blue was y = 1 for BCE/hinge but y = 0 for mse/huber: now blue is target 1 throughout
+    fig = plots.loss_gallery(registry=registry)
+    target = {"tab:blue": ("y = 1", "y = [0, 1]"), "tab:red": ("y = 0", "y = [1, 0]")}
+    for ax in visible(fig):
+        lines = ax.get_lines()[:4]  # L and dL/dŷ for each target (then the zero line)
+        assert len(lines) == 4, ax.get_title()
+        for line in lines:
+            color = line.get_color()
+            assert color in target, (ax.get_title(), color)
+            assert line.get_label().endswith(target[color]), (ax.get_title(), line.get_label())
+        assert "blue" in ax.figure.get_supxlabel() and "target 1" in ax.figure.get_supxlabel()
+    assert set(TARGET_COLORS.values()) == set(target)
 
 
 def test_unknown_component_gets_did_you_mean(registry):
     with pytest.raises(nnexp.UnknownComponentError, match="Did you mean 'relu'"):
         plots.activation_gallery(["rleu"], registry)
-
-
-class Recorder:
-    """Records the per-step table and histograms exactly as the tracker does."""
-
-    @nnexp.hookimpl
-    def on_run_start(self, run):
-        self.stats = StepStats(run.network, run.optimizer, skip_layers=[len(run.network.layers) - 1])
-        self.hist = GradHistograms(run.network, bins=8)
-
-    @nnexp.hookimpl
-    def on_step_end(self, run, loss):
-        self.stats.record(run.step, run.epoch, loss)
-        if run.step % 10 == 1:
-            self.hist.record(run.step, run.epoch)
-
-
-@pytest.fixture(scope="module")
-def moons_run(registry, tmp_path_factory):
-    ds = registry.create("dataset", {"type": "moons", "n": 200})
-    net = nnexp.Network.mlp(2, [8, 8], 2, activation="tanh", output_activation="softmax",
-                            registry=registry)
-    rec = Recorder()
-    history = nnexp.fit(net, ds.X_train, ds.y_train, loss="cross_entropy",
-                        optimizer={"type": "adam", "lr": 0.01}, epochs=5,
-                        validation_data=(ds.X_val, ds.y_val), callbacks=[rec])
-    out = tmp_path_factory.mktemp("run")
-    rec.stats.write_csv(out / "steps.csv")
-    rec.hist.save(out / "grad_hist.npz")
-    return history, net, ds, out
-
-
-def test_plot_run_writes_every_picture(moons_run):
-    history, net, ds, out = moons_run
-    paths = plots.plot_run(history, out / "steps.csv", out / "plots", network=net, dataset=ds,
-                           grad_hist=out / "grad_hist.npz")
-    assert [p.name for p in paths] == ["curves.png", "decision_boundary.png", "grad_norms.png",
-                                       "grad_hist.png"]
-    for p in paths:
-        assert_png(p)
-
-
-def test_plot_run_skips_the_boundary_for_regression(registry, tmp_path):
-    ds = registry.create("dataset", {"type": "sine", "n": 100})
-    net = nnexp.Network.mlp(1, [8], 1, activation="tanh", registry=registry)
-    history = nnexp.fit(net, ds.X_train, ds.y_train, epochs=2, validation_data=(ds.X_val, ds.y_val))
-    paths = plots.plot_run(history, None, tmp_path, network=net, dataset=ds)
-    assert [p.name for p in paths] == ["curves.png"]
-
-
-def test_curves_show_train_and_validation_loss_and_accuracy(moons_run):
-    fig = plots.curves_figure(moons_run[0])
-    axes = visible(fig)
-    assert [ax.get_title() for ax in axes] == ["Loss per epoch", "Accuracy per epoch"]
-    for ax in axes:
-        assert ax.get_xlabel() == "epoch" and legend_texts(ax) == ["train", "validation"]
-
-
-def test_decision_boundary_reports_test_accuracy_and_classes(moons_run):
-    _, net, ds, _ = moons_run
-    ax = visible(plots.decision_boundary_figure(net, ds))[0]
-    truth = ds.y_test.argmax(axis=1)
-    acc = np.mean(net.predict(ds.X_test).argmax(axis=1) == truth)
-    assert f"test accuracy {acc:.1%}" in ax.get_title()
-    assert legend_texts(ax) == ["class upper", "class lower"]
-    ax.figure.draw_without_rendering()
-    assert outside(ax.get_legend(), ax)  # never over the points (XOR's (1, 1))
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
-
-
-def test_gradient_heat_map_has_one_row_per_layer(moons_run):
-    out = moons_run[3]
-    steps = pd.read_csv(out / "steps.csv").set_index("step")
-    norms = plots.layer_grad_norms(steps)
-    assert list(norms.columns) == ["dense_0", "dense_1", "dense_2"]
-    expected = np.sqrt(steps["grad_norm/dense_1.W"] ** 2 + steps["grad_norm/dense_1.b"] ** 2)
-    np.testing.assert_allclose(norms["dense_1"], expected)
-    ax = visible(plots.grad_heatmap_figure(steps))[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["dense_0", "dense_1", "dense_2"]
-    assert ax.get_xlabel() == "step" and ax.get_title()
-
-
-def test_gradient_histograms_have_one_panel_per_parameter(moons_run):
-    fig = plots.grad_hist_figure(moons_run[3] / "grad_hist.npz")
-    axes = visible(fig)
-    assert [ax.get_title() for ax in axes] == [f"dense_{i}.{k}" for i in range(3) for k in "Wb"]
-    assert all(ax.get_ylabel() == "step" and ax.get_xlabel() == "|∂L/∂p| (log scale)"
-               and ax.get_xscale() == "log" for ax in axes)
-    fig.draw_without_rendering()
-    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
-    ticks = [t.get_text() for t in bar.get_yticklabels()]
-    assert ticks and all(t.replace(",", "").isdigit() for t in ticks)  # 1, 10, 100: no 3×10⁰
-    assert ticks[0] == "1"
-
-
-def test_gradient_histogram_folds_signed_bins_onto_magnitudes():
-    from nnexp.plots.run import fold
-
-    counts, edges = fold(np.array([1, 2, 3, 4]), np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
-    assert list(counts) == [5, 5] and list(edges) == [0.0, 1.0, 2.0]
-    counts, edges = fold(np.array([1, 7, 2]), np.array([-3.0, -1.0, 1.0, 3.0]))
-    assert list(counts) == [7, 3] and list(edges) == [0.0, 1.0, 3.0]
 
 
 def test_sweep_metrics_sorted_with_mean_and_std(tmp_path):
@@ -247,11 +150,38 @@ def test_sweep_metrics_sorted_with_mean_and_std(tmp_path):
     widths = [p.get_width() for p in ax.patches]
     np.testing.assert_allclose(widths, [0.92, 0.96])
     assert ax.get_xlabel() == "final val_accuracy" and "mean ± std" in ax.get_title()
+    dots = ax.collections[-1].get_offsets()  # one per run, on its configuration's bar
+    assert sorted(map(tuple, np.asarray(dots))) == sorted(
+        zip(df["val_accuracy"], [0] * 3 + [1] * 3))
     assert_png(plots.plot_sweep_metrics(df, "val_accuracy", "act", out=tmp_path / "m.png"))
 
 
-def test_sweep_curves_overlay_one_line_per_configuration(moons_run, tmp_path):
-    history = moons_run[0]
+def test_a_seeds_only_sweep_shows_each_seed_with_mean_and_std():
+    # one configuration used to be drawn as one bar: now a dot per seed, the mean and ± std
+    df = pd.DataFrame({"configuration": ["all runs"] * 4, "seed": [2, 0, 3, 1],
+                       "dataset.seed": [2, 0, 3, 1], "test_accuracy": [0.97, 1.0, 0.99, 0.98]})
+    ax = visible(plots.sweep_metrics_figure(df, "test_accuracy", "configuration"))[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["seed=0", "seed=1", "seed=2", "seed=3"]
+    dots = np.asarray(ax.collections[-1].get_offsets())
+    np.testing.assert_allclose(dots[:, 0], [1.0, 0.98, 0.97, 0.99])  # in seed order
+    mean, std = df["test_accuracy"].mean(), df["test_accuracy"].std()
+    line = next(l for l in ax.get_lines() if l.get_label().startswith("mean"))
+    np.testing.assert_allclose(line.get_xdata(), [mean, mean])
+    band = ax.patches[0].get_extents().transformed(ax.transData.inverted())
+    np.testing.assert_allclose([band.x0, band.x1], [mean - std, mean + std], rtol=1e-9)
+    assert f"mean {mean:.4g} ± {std:.2g}" in legend_texts(ax)
+    assert ax.get_xlabel() == "final test_accuracy"
+    low, high = ax.get_xlim()
+    assert low > 0.9  # fitted to the seeds' spread, not a bar from 0
+
+
+@pytest.fixture(scope="module")
+def moons_history(registry):
+    return train_moons(registry)[0]
+
+
+def test_sweep_curves_overlay_one_line_per_configuration(moons_history, tmp_path):
+    history = moons_history
     fig = plots.plot_sweep_curves({"a": [history, history], "b": history}, metric="val_loss")
     ax = visible(fig)[0]
     assert legend_texts(ax) == ["a (n=2)", "b"]
@@ -345,3 +275,4 @@ def test_cli_plot_gradients_without_a_store_says_how_to_make_one(tmp_path):
     proc = subprocess.run([NNEXP, "plot", "gradients", "--sweep"], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and "No MLflow store" in proc.stderr and "Traceback" not in proc.stderr
+    assert "nnexp compare" not in proc.stderr  # it used to send the user to another command

@@ -4,19 +4,28 @@ comes from a tracked sweep: see docs/results.md). Run from the repository root::
     OPENBLAS_NUM_THREADS=1 python docs/images/make_images.py
 
 Runs use the shipped experiment configs, composed by Hydra exactly as the ``nnexp`` command
-composes them, and record per-step statistics with the same classes the MLflow tracker uses.
+composes them; each run's record is written as its MLflow artifacts lay it out (config.yaml,
+model.npz, stats/) and its pictures are drawn from that folder by
+:func:`nnexp.plots.draw_run`, the same entry point ``nnexp plot run`` uses.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import nnexp
 from nnexp import plots
-from nnexp.plots._figure import save
 from nnexp.stats import GradHistograms, StepStats
 
 HERE = Path(__file__).resolve().parent
+#: (docs name, overrides, title) of the vanishing-gradient runs whose heat maps the docs show.
+VANISHING = [
+    ("vanishing_sigmoid", ["+experiment=vanishing"], "Sigmoid, 10 hidden layers, Xavier init"),
+    ("vanishing_relu", ["+experiment=vanishing", "model.activation=relu", "model.init=he_normal"],
+     "ReLU, 10 hidden layers, He init"),
+]
 
 
 class Recorder:
@@ -27,9 +36,7 @@ class Recorder:
 
     @nnexp.hookimpl
     def on_run_start(self, run):
-        fused = run.trainer.fused
-        self.stats = StepStats(run.network, run.optimizer,
-                               skip_layers=[len(run.network.layers) - 1] if fused else [])
+        self.stats = StepStats.for_run(run)
         self.hist = GradHistograms(run.network, bins=24)
 
     @nnexp.hookimpl
@@ -39,12 +46,12 @@ class Recorder:
             self.hist.record(run.step, run.epoch)
 
 
-def train(overrides: list[str], registry, every: int = 50):
-    """Compose ``nnexp <overrides>``, train it; return (history, steps table, recorder, parts)."""
-    import pandas as pd
+def record_run(overrides: list[str], registry, folder: Path, every: int = 50) -> Path:
+    """Compose ``nnexp <overrides>``, train it, write its record into ``folder``."""
     from hydra import compose, initialize_config_module
 
     from nnexp.config import build_parts
+    from nnexp.plots.record import write_record
 
     with initialize_config_module("nnexp.conf", version_base="1.3"):
         cfg = compose("config", overrides=[*overrides, "tracking=off"])
@@ -55,9 +62,16 @@ def train(overrides: list[str], registry, every: int = 50):
                         batch_size=cfg.trainer.batch_size, validation_data=(ds.X_val, ds.y_val),
                         shuffle=cfg.trainer.shuffle, schedule=parts.schedule, task=parts.task,
                         callbacks=[rec], registry=registry)
-    columns, values = rec.stats.table()
-    steps = pd.DataFrame(values, columns=columns).set_index("step")
-    return history, steps, rec, parts
+    return write_record(folder, history=history, steps=rec.stats, grad_hist=rec.hist,
+                        network=parts.network, config=cfg)
+
+
+def publish(paths: list[Path], prefix: str, only=None) -> None:
+    """Copy drawn pictures here as ``<prefix>_<name>.png`` (those named in ``only``, or all)."""
+    for path in paths:
+        if only is None or path.name in only:
+            shutil.copy(path, HERE / f"{prefix}_{path.name}")
+            print(f"wrote {HERE / f'{prefix}_{path.name}'}")
 
 
 def main() -> None:
@@ -67,34 +81,16 @@ def main() -> None:
     register_configs(registry)
     plots.plot_activations(HERE / "activations.png", registry=registry)
     plots.plot_losses(HERE / "losses.png", registry=registry)
-    history, steps, rec, parts = train(["+experiment=spirals", "model.hidden=[64,64]",
-                                        "model.activation=relu", "trainer.epochs=100"], registry)
-    save(plots.curves_figure(history, "Two spirals: training curves"), HERE / "spirals_curves.png")
-    save(plots.decision_boundary_figure(parts.network, parts.dataset),
-         HERE / "spirals_decision_boundary.png")
-    save(plots.grad_heatmap_figure(steps, "Two spirals: gradient norm per layer over training"),
-         HERE / "spirals_grad_norms.png")
-    save(plots.grad_hist_figure(_hist(rec.hist), "Two spirals: gradient histograms over training"),
-         HERE / "spirals_grad_hist.png")
-    _, steps, _, _ = train(["+experiment=vanishing"], registry)
-    save(plots.grad_heatmap_figure(steps, "Sigmoid, 10 hidden layers, Xavier init: gradient norm "
-                                   "per layer over training"), HERE / "vanishing_sigmoid_grad_norms.png")
-    _, steps, _, _ = train(["+experiment=vanishing", "model.activation=relu",
-                            "model.init=he_normal"], registry)
-    save(plots.grad_heatmap_figure(steps, "ReLU, 10 hidden layers, He init: gradient norm per "
-                                   "layer over training"), HERE / "vanishing_relu_grad_norms.png")
-
-
-def _hist(hist) -> dict:
-    """A GradHistograms' records as the arrays its .npz holds."""
-    import tempfile
-
-    import numpy as np
-
     with tempfile.TemporaryDirectory() as tmp:
-        hist.save(Path(tmp) / "h.npz")
-        with np.load(Path(tmp) / "h.npz") as data:
-            return {k: data[k] for k in data.files}
+        tmp = Path(tmp)
+        spirals = record_run(["+experiment=spirals", "model.hidden=[64,64]",
+                              "model.activation=relu", "trainer.epochs=100"], registry, tmp / "spirals")
+        publish(plots.draw_run(spirals, tmp / "spirals_plots", registry=registry,
+                               title="Two spirals"), "spirals")
+        for name, overrides, title in VANISHING:
+            folder = record_run(overrides, registry, tmp / name)
+            publish(plots.draw_run(folder, tmp / f"{name}_plots", registry=registry, title=title),
+                    name, only=("grad_norms.png",))
 
 
 if __name__ == "__main__":

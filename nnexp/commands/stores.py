@@ -12,7 +12,7 @@ from nnexp.tracking.store import TrackingError
 
 HOW_TO_CREATE = ("Create runs first, e.g. `nnexp +experiment=tutorial` (one run) or "
                  "`nnexp -m +experiment=xor seed=0,1,2` (a sweep), then run this command "
-                 "from the same directory (or pass --uri).")
+                 "again from the same directory (or pass --uri).")
 URI_HELP = "tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)"
 
 

@@ -6,8 +6,10 @@ Importing this package is free: matplotlib is imported only when a picture is ma
 
 - :func:`plot_activations`, :func:`plot_losses`: every registered activation / loss (with
   installed plugins') and its derivative.
-- :func:`plot_run`: loss and accuracy curves, decision boundary (2-D data), per-layer gradient
-  norms as a heat map (layer x step), gradient histograms over time. Called at run end.
+- :func:`draw_run`: a run's pictures from its record (a folder laid out like its MLflow
+  artifacts): loss and accuracy curves, decision boundary (2-D data), per-layer gradient norms
+  as a heat map (layer x step), gradient histograms over time. :func:`plot_run` draws the
+  same from in-memory parts.
 - :func:`plot_sweep_curves`, :func:`plot_sweep_metrics`, :func:`plot_layer_gradients`:
   overlaid curves, final metrics by configuration (mean ± std over seeds), and per-layer
   gradient norms across configurations.
@@ -20,8 +22,9 @@ import importlib
 _EXPORTS = {
     "plot_activations": "components", "plot_losses": "components",
     "activation_gallery": "components", "loss_gallery": "components",
-    "plot_run": "run", "curves_figure": "run", "decision_boundary_figure": "run",
-    "grad_heatmap_figure": "run", "grad_hist_figure": "run", "layer_grad_norms": "run",
+    "draw_run": "run", "plot_run": "run", "curves_figure": "run",
+    "decision_boundary_figure": "run", "grad_heatmap_figure": "run", "layer_grad_norms": "run",
+    "grad_hist_figure": "histograms", "read_record": "record",
     "plot_sweep_curves": "sweep", "plot_sweep_metrics": "sweep", "plot_layer_gradients": "sweep",
     "sweep_curves_figure": "sweep", "sweep_metrics_figure": "sweep",
     "layer_gradients_figure": "sweep",

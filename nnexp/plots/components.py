@@ -17,7 +17,8 @@ from nnexp.plots._figure import (clip_limits, figure, grid, hide_unused, save, s
 Z = np.linspace(-4.0, 4.0, 401)
 
 
-def _registry(registry):
+def registry_or_default(registry):
+    """``registry``, or the process-wide one (with installed plugins) when None."""
     if registry is None:
         from nnexp.plugins import get_registry
 
@@ -70,9 +71,10 @@ def _draw_activation(ax, name: str, registry) -> None:
     ax.grid(alpha=0.3)
 
 
-def _gallery(kind: str, names, registry, draw, max_cols: int, panel, title: str):
-    """One panel per component of ``kind``; a component that fails to draw says why."""
-    registry = _registry(registry)
+def _gallery(kind: str, names, registry, draw, max_cols: int, panel, title: str, note: str = ""):
+    """One panel per component of ``kind``; a component that fails to draw says why.
+    ``note``: a line under the panels (a key that holds for every panel)."""
+    registry = registry_or_default(registry)
     names = _selected(registry, kind, names)
     rows, cols = grid(len(names), max_cols)
     fig, axes = figure(rows, cols, panel=panel)
@@ -84,6 +86,8 @@ def _gallery(kind: str, names, registry, draw, max_cols: int, panel, title: str)
             unavailable(ax, _title(registry, kind, name), f"could not evaluate:\n{exc}")
     hide_unused(axes, len(names))
     suptitle(fig, title)
+    if note:
+        fig.supxlabel(note, fontsize=10)
     return fig
 
 
@@ -99,37 +103,45 @@ def plot_activations(out="activations.png", names: Sequence[str] | None = None, 
 
 
 # -- losses ---------------------------------------------------------------------------------
-def loss_domain(loss) -> dict:
-    """Where a loss lives: x-axis label, grid, prediction builder and the fixed targets.
+#: Every panel: blue is target 1 (class 1), red is target 0 (class 0); L solid, dL/dŷ dashed.
+TARGET_COLORS = {1: "tab:blue", 0: "tab:red"}
+LOSS_KEY = ("In every panel — blue: target 1 (class 1);  red: target 0 (class 0);  "
+            "solid: the loss L;  dashed: its gradient ∂L/∂ŷ")
 
-    Losses that fuse with softmax see a 2-class probability vector ``[p, 1 - p]``; with
-    sigmoid a probability ``p``; other 0/1-target losses (hinge) a score; the rest a value."""
+
+def loss_domain(loss) -> dict:
+    """Where a loss lives: x-axis label, grid, prediction builder and the two fixed targets
+    (``{label: (target class 1 or 0, target array)}``, class 1 first).
+
+    Losses that fuse with softmax see a 2-class probability vector ``ŷ = [1 − p, p]`` (x: p,
+    the probability of class 1, and the gradient's class-1 component); with sigmoid a
+    probability ``p``; other 0/1-target losses (hinge) a score; the rest a value. So in every
+    panel x grows towards class 1, and blue (target 1) is the same target throughout."""
     probs = np.linspace(0.01, 0.99, 197)
     values = np.linspace(-3.0, 3.0, 241)
+    scalar = {"y = 1": (1, [[1.0]]), "y = 0": (0, [[0.0]])}
     if loss.fuses_with == "softmax":
-        return {"x": probs, "xlabel": "predicted probability p of class 0, ŷ = [p, 1 − p]",
-                "pred": lambda p: np.array([[p, 1.0 - p]]), "dlabel": "∂L/∂ŷ₀",
-                "targets": {"y = [1, 0]": [[1.0, 0.0]], "y = [0, 1]": [[0.0, 1.0]]}}
+        return {"x": probs, "xlabel": "predicted probability p of class 1, ŷ = [1 − p, p]",
+                "pred": lambda p: np.array([[1.0 - p, p]]), "dlabel": "∂L/∂ŷ₁", "component": 1,
+                "targets": {"y = [0, 1]": (1, [[0.0, 1.0]]), "y = [1, 0]": (0, [[1.0, 0.0]])}}
     if loss.fuses_with == "sigmoid":
         return {"x": probs, "xlabel": "predicted probability ŷ", "pred": lambda p: np.array([[p]]),
-                "dlabel": "∂L/∂ŷ", "targets": {"y = 1": [[1.0]], "y = 0": [[0.0]]}}
-    if getattr(loss, "check_targets", None) == "binary":
-        return {"x": values, "xlabel": "prediction ŷ (a score; y = 0 means −1)",
-                "pred": lambda v: np.array([[v]]), "dlabel": "∂L/∂ŷ",
-                "targets": {"y = 1": [[1.0]], "y = 0": [[0.0]]}}
-    return {"x": values, "xlabel": "prediction ŷ", "pred": lambda v: np.array([[v]]),
-            "dlabel": "∂L/∂ŷ", "targets": {"y = 0": [[0.0]], "y = 1": [[1.0]]}}
+                "dlabel": "∂L/∂ŷ", "component": 0, "targets": scalar}
+    xlabel = ("prediction ŷ (a score; y = 0 means −1)" if getattr(loss, "check_targets", None) == "binary"
+              else "prediction ŷ")
+    return {"x": values, "xlabel": xlabel, "pred": lambda v: np.array([[v]]), "dlabel": "∂L/∂ŷ",
+            "component": 0, "targets": scalar}
 
 
 def loss_curves(loss, domain: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Target label -> (L, first component of dL/dŷ) over ``domain["x"]``, batch of one."""
+    """Target label -> (L, the domain's component of dL/dŷ) over ``domain["x"]``, batch of one."""
     out = {}
-    for label, target in domain["targets"].items():
+    for label, (_, target) in domain["targets"].items():
         y = np.array(target)
         values, grads = [], []
         for v in domain["x"]:
             values.append(loss.forward(domain["pred"](v), y))
-            grads.append(float(loss.backward().ravel()[0]))
+            grads.append(float(loss.backward().ravel()[domain["component"]]))
         out[label] = (np.array(values), np.array(grads))
     return out
 
@@ -138,8 +150,8 @@ def _draw_loss(ax, name: str, registry) -> None:
     loss = registry.create("loss", name)
     domain = loss_domain(loss)
     everything = []
-    for color, (label, (values, grads)) in zip(("tab:blue", "tab:red"),
-                                               loss_curves(loss, domain).items()):
+    for label, (values, grads) in loss_curves(loss, domain).items():
+        color = TARGET_COLORS[domain["targets"][label][0]]
         ax.plot(domain["x"], values, color=color, lw=2, label=f"L, {label}")
         ax.plot(domain["x"], grads, color=color, lw=1.4, ls="--", label=f"{domain['dlabel']}, {label}")
         everything += [values, grads]
@@ -155,9 +167,11 @@ def _draw_loss(ax, name: str, registry) -> None:
 
 
 def loss_gallery(names: Sequence[str] | None = None, registry=None):
-    """One panel per loss: L (solid) and dL/dŷ (dashed) against the prediction, two targets."""
+    """One panel per loss: L (solid) and dL/dŷ (dashed) against the prediction, for target 1
+    (blue) and target 0 (red) in every panel."""
     return _gallery("loss", names, registry, _draw_loss, 3, (4.4, 3.9),
-                    "Loss functions and their gradients for fixed targets (batch of one)")
+                    "Loss functions and their gradients for fixed targets (batch of one)",
+                    LOSS_KEY)
 
 
 def plot_losses(out="losses.png", names: Sequence[str] | None = None, registry=None):

@@ -1,21 +1,38 @@
-"""Pictures of one run, made once at its end (never inside the step loop).
+"""Pictures of one run, drawn from its record (never inside the step loop).
 
-Inputs are what the tracker keeps: the per-epoch :class:`nnexp.History` (or its DataFrame),
-the per-step statistics table ``stats/steps.csv`` (:mod:`nnexp.stats`: columns ``epoch``,
-``loss``, ``grad_norm/<param>``, …, indexed by step) and the gradient histograms
-``stats/grad_hist.npz`` (``steps``, ``counts/<param>``, ``edges/<param>``).
+:func:`draw_run` reads a folder laid out like the run's MLflow artifacts
+(:mod:`nnexp.plots.record`) and writes every picture it has data for:
+
+- ``curves.png``: loss and accuracy per epoch, train and validation;
+- ``decision_boundary.png``: the predicted class over the plane (2-feature classification);
+- ``grad_norms.png``: per-layer gradient norm, a heat map (layer x step);
+- ``grad_hist.png``: gradient histograms over time (:mod:`nnexp.plots.histograms`).
+
+Each picture costs the same for any run length: curves are averaged into at most
+``MAX_POINTS`` points and the heat map into ``MAX_COLUMNS`` columns, histograms show at most
+``histograms.MAX_ROWS`` steps, and the per-step table is read for its gradient norms only.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from matplotlib.colors import ListedColormap, LogNorm
 
-from nnexp.plots._figure import figure, grid, hide_unused, save, suptitle
+from nnexp.plots._figure import (bin_means, figure, fitted_title, fixed_figure, inch_axes,
+                                 save, wrapped_title)
+from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
+MAX_POINTS = 1000  # points per curve: longer histories are averaged into this many bins
+#: Fixed layouts, inches. Curves: panel size, left margin (tick labels and the y label), gap
+#: between panels, right and bottom margins, room for the panel titles.
+CURVE_W, CURVE_H, CURVE_LEFT, CURVE_GAP, CURVE_RIGHT, CURVE_BOTTOM, PANEL_TITLE = \
+    3.7, 2.5, 0.8, 0.9, 0.2, 0.55, 0.45
+#: Heat map: figure width, row height, right margin (colour bar and its labels), bottom
+#: margin, and the inches per character of a layer name (10-point tick labels).
+HEAT_WIDTH, HEAT_ROW, HEAT_RIGHT, HEAT_BOTTOM, TICK_CHAR = 8.0, 0.42, 1.3, 0.6, 0.085
 
 
 def history_frame(history):
@@ -30,13 +47,14 @@ def history_frame(history):
 
 
 def steps_frame(steps):
-    """The per-step table as a DataFrame indexed by step (from a DataFrame or a CSV path)."""
+    """The per-step table as a DataFrame indexed by step: a DataFrame as it is, a file
+    (``.parquet`` or ``.csv``) for its ``epoch`` and gradient-norm columns only."""
     import pandas as pd
 
     if steps is None or isinstance(steps, pd.DataFrame):
         frame = steps
     else:
-        frame = pd.read_csv(steps)
+        frame = read_table(steps)
     if frame is not None and "step" in frame.columns:
         frame = frame.set_index("step")
     return frame
@@ -44,11 +62,12 @@ def steps_frame(steps):
 
 # -- loss and accuracy ----------------------------------------------------------------------
 def _curve_panel(ax, frame, key: str, title: str) -> None:
-    for col, label, style in ((key, "train", "-"), (f"val_{key}", "validation", "--")):
-        if col in frame.columns:
-            ax.plot(frame.index, frame[col], style, marker="o" if len(frame) < 30 else None,
-                    ms=3, label=label)
-    values = frame[[c for c in (key, f"val_{key}") if c in frame.columns]].to_numpy(float)
+    lines = [(c, label, style) for c, label, style in
+             ((key, "train", "-"), (f"val_{key}", "validation", "--")) if c in frame.columns]
+    values = frame[[c for c, _, _ in lines]].to_numpy(float)
+    x, drawn = bin_means(frame.index.to_numpy(), values, MAX_POINTS)
+    for j, (_, label, style) in enumerate(lines):
+        ax.plot(x, drawn[:, j], style, marker="o" if len(x) < 30 else None, ms=3, label=label)
     positive = values[np.isfinite(values) & (values > 0)]
     if key == "loss" and positive.size and positive.max() / positive.min() > 100:
         ax.set_yscale("log")
@@ -56,17 +75,20 @@ def _curve_panel(ax, frame, key: str, title: str) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper right" if key == "loss" else "lower right")  # where curves end up
 
 
 def curves_figure(history, title: str = "Training curves"):
     """Loss (and accuracy, when recorded) per epoch, train and validation."""
     frame = history_frame(history)
     keys = [k for k in ("loss", "accuracy") if k in frame.columns]
-    fig, axes = figure(1, max(len(keys), 1))
-    for ax, key in zip(axes.flat, keys):
+    n = max(len(keys), 1)
+    width = CURVE_LEFT + n * CURVE_W + (n - 1) * CURVE_GAP + CURVE_RIGHT
+    head, head_h = wrapped_title(title, width)
+    fig = fixed_figure(width, 0.1 + head_h + PANEL_TITLE + CURVE_H + CURVE_BOTTOM, head)
+    for i, key in enumerate(keys):
+        ax = inch_axes(fig, CURVE_LEFT + i * (CURVE_W + CURVE_GAP), CURVE_BOTTOM, CURVE_W, CURVE_H)
         _curve_panel(ax, frame, key, f"{key.capitalize()} per epoch")
-    suptitle(fig, title)
     return fig
 
 
@@ -101,6 +123,8 @@ def _plane(points: np.ndarray, resolution: int):
 def decision_boundary_figure(network, dataset, resolution: int = 300):
     """The predicted class over the plane of a 2-feature dataset, with the test points
     (validation or training points when there is no test split) coloured by true class."""
+    from matplotlib.colors import ListedColormap
+
     X, truth, split = _shown_split(dataset)
     g0, g1 = _plane(np.concatenate([dataset.X_train, X]), resolution)
     regions = _classes_of(network, np.column_stack([g0.ravel(), g1.ravel()])).reshape(g0.shape)
@@ -109,7 +133,7 @@ def decision_boundary_figure(network, dataset, resolution: int = 300):
     fig, axes = figure(1, 1, panel=(6.6, 4.8))
     ax = axes[0, 0]
     ax.contourf(g0, g1, regions, levels=np.arange(n_classes + 1) - 0.5,
-                cmap=ListedColormap(colors), alpha=0.25)
+                cmap=ListedColormap(colors), alpha=0.25)  # measured cheaper than imshow here
     ax.contour(g0, g1, regions, levels=np.arange(n_classes) + 0.5, colors="k", linewidths=0.8)
     names = dataset.classes or [str(i) for i in range(n_classes)]
     for c in np.unique(truth):
@@ -125,7 +149,7 @@ def decision_boundary_figure(network, dataset, resolution: int = 300):
     return fig
 
 
-# -- gradients ------------------------------------------------------------------------------
+# -- gradient norms -------------------------------------------------------------------------
 def layer_grad_norms(steps):
     """Per-layer gradient norm per step: ``sqrt(Σ_params ‖∂L/∂p‖²)`` over the layer's params.
 
@@ -141,140 +165,104 @@ def layer_grad_norms(steps):
     return pd.DataFrame(data, index=frame.index)
 
 
-def _binned(norms, max_columns: int = MAX_COLUMNS):
-    """(steps, values) with long runs averaged into at most ``max_columns`` bins."""
-    values = norms.to_numpy(float)
-    steps = norms.index.to_numpy()
-    if len(values) <= max_columns:
-        return steps, values
-    edges = np.linspace(0, len(values), max_columns + 1).astype(int)
-    binned = np.array([values[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])])
-    return steps[(edges[:-1] + edges[1:] - 1) // 2], binned
-
-
 def grad_heatmap_figure(steps, title: str = "Gradient norm per layer over training"):
-    """Heat map (layer x step) of per-layer gradient L2 norms on a log colour scale; steps
-    where a layer's gradient is exactly 0 (every unit dead) are left white."""
+    """Heat map (layer x step) of per-layer gradient L2 norms on a log colour scale, one
+    image; a long run is averaged into ``MAX_COLUMNS`` columns of consecutive steps. Where a
+    layer's gradient is exactly 0 (every unit dead) the cell is left white."""
     from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
 
     norms = layer_grad_norms(steps)
-    x, values = _binned(norms)
+    steps_ = norms.index.to_numpy()
+    _, values = bin_means(steps_, norms.to_numpy(float), MAX_COLUMNS)
     positive = values[np.isfinite(values) & (values > 0)]
-    fig, axes = figure(1, 1, panel=(8.0, 0.9 + 0.42 * max(len(norms.columns), 5)))
-    ax = axes[0, 0]
+    ax, cax = _heat_layout(list(norms.columns), title)
+    fig = ax.figure
     norm = LogNorm(positive.min(), positive.max()) if positive.size else None
-    cmap = colormaps["viridis"].with_extremes(bad="white")
+    half = (steps_[1] - steps_[0]) / 2 if len(steps_) > 1 else 0.5
     image = ax.imshow(np.where(values > 0, values, np.nan).T, aspect="auto", norm=norm,
-                      cmap=cmap, interpolation="nearest",
-                      extent=(x[0] - 0.5, x[-1] + 0.5, len(norms.columns) - 0.5, -0.5))
+                      cmap=colormaps["viridis"].with_extremes(bad="white"),
+                      interpolation="nearest", extent=(steps_[0] - half, steps_[-1] + half,
+                                                       len(norms.columns) - 0.5, -0.5))
     ax.set_yticks(range(len(norms.columns)), norms.columns)
     zeros = bool(np.any(values == 0))
     ax.set_xlabel("step" + ("   (white: gradient exactly 0)" if zeros else ""))
     ax.set_ylabel("layer (input at top)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="‖∂L/∂θ‖₂ of the layer (log scale)")
+    fig.colorbar(image, cax=cax, label="‖∂L/∂θ‖₂ of the layer (log scale)")
     return fig
 
 
-def _load_hist(grad_hist) -> dict[str, np.ndarray]:
-    if isinstance(grad_hist, (str, Path)):
-        with np.load(grad_hist) as data:
-            return {k: data[k] for k in data.files}
-    return dict(grad_hist)
+def _heat_layout(layers: list[str], title: str):
+    """(heat-map axes, colour-bar axes) of a fixed layout: the left margin fits the longest
+    layer name, the height the layers (at least 5 rows), the top the wrapped title."""
+    left = 0.5 + TICK_CHAR * max(map(len, layers), default=4)
+    plot_w, plot_h = HEAT_WIDTH - left - HEAT_RIGHT, HEAT_ROW * max(len(layers), 5)
+    # centred on the plot, it may reach into the margins up to the nearer figure edge
+    room = 2 * min(left, HEAT_RIGHT) + plot_w
+    head = fitted_title(title, int(room * 72 / (12 * 0.6)))  # 12-point, ~0.6 em a character
+    top = 0.2 + 0.22 * (head.count("\n") + 1)
+    fig = fixed_figure(HEAT_WIDTH, top + plot_h + HEAT_BOTTOM)
+    ax = inch_axes(fig, left, HEAT_BOTTOM, plot_w, plot_h)
+    ax.set_title(head)
+    cax = inch_axes(fig, HEAT_WIDTH - HEAT_RIGHT + 0.2, HEAT_BOTTOM, 0.18, plot_h, label="<colorbar>")
+    return ax, cax
 
 
-def grad_hist_figure(grad_hist, title: str = "Gradient histograms over training"):
-    """Per parameter, the distribution of |∂L/∂p| at each recorded step: one row per step
-    (time runs downwards), x the gradient's magnitude on a log scale (so late, small
-    gradients are as readable as early, large ones), colour the count (log scale)."""
-    data = _load_hist(grad_hist)
-    names = [k.split("/", 1)[1] for k in data if k.startswith("counts/")]
-    rows, cols = grid(len(names), 3)
-    fig, axes = figure(rows, cols, panel=(4.2, 3.2))
-    top = max([int(np.max(data[f"counts/{n}"], initial=0)) for n in names] + [2])
-    norm = LogNorm(1, top)
-    mesh = None
-    for ax, name in zip(axes.flat, names):
-        mesh = _hist_panel(ax, name, data, norm) or mesh
-    hide_unused(axes, len(names))
-    if mesh is not None:
-        bar = fig.colorbar(mesh, ax=axes[:, -1].tolist(), label="count (log scale)", shrink=0.8)
-        _count_ticks(bar, top)
-    suptitle(fig, title)
-    fig.supxlabel("Each row is one recorded step: its equal-width bins over [−max|g|, max|g|], "
-                  "folded onto |g|. Faded cell: the first bin, every |g| from 0 up to its edge "
-                  "(drawn down to the axis' left end). White: no gradient in that bin.",
-                  fontsize=7.5, color="0.3")
-    return fig
+# -- a whole run ----------------------------------------------------------------------------
+def draw_run(folder, out, *, network=None, dataset=None, registry=None,
+             title: str | None = None) -> list[Path]:
+    """Every picture of the run recorded in ``folder`` (laid out like its MLflow artifacts:
+    see :mod:`nnexp.plots.record`) into ``out``; returns the paths written.
 
-
-def _count_ticks(bar, top: int) -> None:
-    """Plain-integer colour-bar ticks: 1, 2, 5, 10, … for small ranges, powers of 10 else."""
-    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
-
-    steps = (1, 2, 5) if top < 1000 else (1,)
-    ticks = [m * 10 ** e for e in range(len(str(top))) for m in steps if m * 10 ** e <= top]
-    bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
-    bar.ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-    bar.ax.yaxis.set_minor_locator(NullLocator())
-
-
-def fold(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A histogram over symmetric ``edges`` [−m, m] as one over |g|: ``(counts, edges)``
-    with edges from 0 to m (a middle bin straddling 0 becomes the first, [0, its half-width])."""
-    n = len(counts)
-    half = n // 2
-    if n % 2 == 0:
-        return counts[half:] + counts[:half][::-1], np.abs(edges[half:])
-    folded = np.concatenate([[counts[half]], counts[half + 1:] + counts[:half][::-1]])
-    return folded, np.concatenate([[0.0], np.abs(edges[half + 1:])])
-
-
-FIRST_BIN_ALPHA = 0.4
-HIST_CMAP = "viridis"  # its lowest colour (count 1) is dark: clearly unlike empty (white) cells
-
-
-def _hist_panel(ax, name: str, data: dict, norm):
-    steps = np.asarray(data["steps"])
-    counts, edges = np.asarray(data[f"counts/{name}"], float), np.asarray(data[f"edges/{name}"])
-    rows = [fold(c, e) for c, e in zip(counts, edges)]
-    inner = [e[1] for _, e in rows if len(e) > 1 and e[1] > 0]
-    outer = [e[-1] for _, e in rows if len(e) > 1 and e[-1] > 0]
-    lo = min(inner) / 3 if inner else 1e-6
-    hi = max(outer) * 1.3 if outer else 1.0
-    mesh = None
-    for r, (row, e) in enumerate(rows):  # each step has its own bin range: its own row
-        c = np.where(row > 0, row, np.nan)[None, :]
-        mesh = ax.pcolormesh(e[1:], [r - 0.5, r + 0.5], c[:, 1:], norm=norm, cmap=HIST_CMAP)
-        # the first bin holds every |g| in [0, e1]: drawn faded down to the axis' left edge
-        ax.pcolormesh([lo, e[1]], [r - 0.5, r + 0.5], c[:, :1], norm=norm, cmap=HIST_CMAP,
-                      alpha=FIRST_BIN_ALPHA)
-    ax.set_xscale("log")
-    ax.set_xlim(lo, hi)
-    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 6)).astype(int))
-    ax.set_yticks(ticks, [str(steps[t]) for t in ticks])
-    ax.set_ylim(len(steps) - 0.5, -0.5)  # first step at the top: time runs downwards
-    ax.set_title(name)
-    ax.set_xlabel("|∂L/∂p| (log scale)")
-    ax.set_ylabel("step")
-    ax.grid(alpha=0.25, axis="x")
-    return mesh
+    ``network``/``dataset`` are used when given; else the network comes from ``model.npz``
+    and the dataset is rebuilt from ``config.yaml`` (through ``registry``, default: the
+    installed plugins'), both only for the decision boundary. ``title`` (e.g. the run's name)
+    heads each picture's title. A picture whose data is missing is skipped; one that cannot
+    be drawn is warned about and the rest are drawn."""
+    return render(read_record(folder, network, dataset, registry), out, title)
 
 
 def plot_run(history, steps, out_dir, network=None, dataset=None, grad_hist=None) -> list[Path]:
-    """Every picture of one run into ``out_dir``; returns the paths written.
+    """:func:`draw_run` from in-memory parts: the :class:`nnexp.History` (or its frame), the
+    per-step table (DataFrame or file), the histograms (``.npz`` path or its arrays)."""
+    from nnexp.plots.histograms import load_hist
 
-    ``curves.png`` always; ``decision_boundary.png`` when ``network`` and a 2-feature
-    classification ``dataset`` are given; ``grad_norms.png`` from the per-step table
-    ``steps``; ``grad_hist.png`` from ``grad_hist`` (the ``.npz`` path or its arrays)."""
-    out_dir = Path(out_dir)
-    paths = [save(curves_figure(history), out_dir / "curves.png")]
-    if network is not None and dataset is not None and dataset.n_features == 2 \
-            and dataset.task == "classification":
-        paths.append(save(decision_boundary_figure(network, dataset), out_dir / "decision_boundary.png"))
-    frame = steps_frame(steps)
-    if frame is not None and any(c.startswith("grad_norm/") for c in frame.columns) and len(frame):
-        paths.append(save(grad_heatmap_figure(frame), out_dir / "grad_norms.png"))
-    if grad_hist is not None:
-        paths.append(save(grad_hist_figure(grad_hist), out_dir / "grad_hist.png"))
+    record = RunRecord(epochs=None if history is None else history_frame(history),
+                       steps=steps_frame(steps), network=network, dataset=dataset,
+                       grad_hist=None if grad_hist is None else load_hist(grad_hist))
+    return render(record, out_dir)
+
+
+def pictures(record: RunRecord, title: str | None = None) -> list[tuple[str, object]]:
+    """``(file name, figure builder)`` of each picture ``record`` has the data for; ``title``
+    heads the pictures' own titles (``"xor-12: training curves"``)."""
+    from nnexp.plots.histograms import grad_hist_figure
+
+    def titled(text: str) -> str:
+        return f"{title}: {text[0].lower()}{text[1:]}" if title else text
+
+    epochs, steps, net, ds = record.epochs, record.steps, record.network, record.dataset
+    out = []
+    if epochs is not None and len(epochs) and {"loss", "accuracy"} & set(epochs.columns):
+        out.append(("curves.png", lambda: curves_figure(epochs, titled("Training curves"))))
+    if net is not None and ds is not None and ds.n_features == 2 and ds.task == "classification":
+        out.append(("decision_boundary.png", lambda: decision_boundary_figure(net, ds)))
+    if steps is not None and len(steps) and any(c.startswith("grad_norm/") for c in steps.columns):
+        out.append(("grad_norms.png", lambda: grad_heatmap_figure(
+            steps, titled("Gradient norm per layer over training"))))
+    if record.grad_hist is not None and len(record.grad_hist.get("steps", ())):
+        out.append(("grad_hist.png", lambda: grad_hist_figure(
+            record.grad_hist, titled("Gradient histograms over training"))))
+    return out
+
+
+def render(record: RunRecord, out, title: str | None = None) -> list[Path]:
+    """Draw and save :func:`pictures` of ``record`` into ``out``; returns the paths written."""
+    out, paths = Path(out), []
+    for name, build in pictures(record, title):
+        try:
+            paths.append(save(build(), out / name))
+        except Exception as exc:  # noqa: BLE001 - one broken picture must not cost the others
+            warnings.warn(f"nnexp plots: {name} not drawn: {type(exc).__name__}: {exc}",
+                          stacklevel=2)
     return paths

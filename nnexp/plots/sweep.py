@@ -1,14 +1,14 @@
 """Pictures of a sweep: overlaid curves, final metrics by configuration (mean ± std over
-seeds) and per-layer gradient norms across configurations (the vanishing-gradient chart)."""
+seeds; per seed for a seeds-only sweep) and per-layer gradient norms across configurations
+(the vanishing-gradient chart)."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nnexp.plots._figure import figure, save
+from nnexp.plots._figure import figure, fitted_title, save
 from nnexp.plots.run import history_frame
 
 
@@ -34,12 +34,6 @@ def _as_groups(curves, by, x: str) -> dict[str, list]:
         runs = part.groupby(run_key) if run_key else [(None, part)]
         groups[_label(keys, values)] = [r.set_index(x).sort_index() for _, r in runs]
     return groups
-
-
-def fitted_title(title: str, width: int = 60) -> str:
-    """``title`` wrapped onto lines of at most ``width`` characters (breaking at spaces, and
-    inside overlong words), so a long sweep name never runs past the figure's edge."""
-    return "\n".join(textwrap.wrap(title, width, break_on_hyphens=False)) or title
 
 
 def _finish(fig, out):
@@ -90,9 +84,12 @@ def plot_sweep_curves(curves, metric: str = "loss", by="config", x: str = "epoch
 
 def sweep_metrics_figure(df, metric: str, by, title: str | None = None):
     """Horizontal bars: mean of ``metric`` per configuration (``by``: column or columns) with
-    ± std error bars over its runs (seeds), best at the top; ``n`` runs written beside."""
+    ± std error bars over its runs (seeds) and a dot per run, best at the top; ``n`` runs
+    written beside. A single configuration (a seeds-only sweep) gets :func:`seeds_figure`."""
     keys = [by] if isinstance(by, str) else list(by)
     stats = df.groupby(keys, sort=False)[metric].agg(["mean", "std", "count"])
+    if len(stats) == 1:
+        return seeds_figure(df, metric, title)
     lower_is_better = "loss" in metric  # losses; higher is better for accuracies
     # barh draws the first row at the bottom: worst first puts the best at the top
     stats = stats.sort_values("mean", ascending=not lower_is_better)
@@ -102,15 +99,51 @@ def sweep_metrics_figure(df, metric: str, by, title: str | None = None):
     y = np.arange(len(stats))
     ax.barh(y, stats["mean"], xerr=stats["std"].fillna(0), color="C0", alpha=0.8,
             error_kw={"capsize": 3, "ecolor": "k"})
+    row = {key: i for i, key in enumerate(stats.index)}
+    keyed = df.set_index(keys)[metric].astype(float)
+    ax.scatter(keyed.to_numpy(), [row[k] for k in keyed.index], s=16, facecolor="white",
+               edgecolor="k", linewidth=0.8, zorder=3, label="one run")
     for yi, (mean, std, n) in zip(y, stats.itertuples(index=False)):
         text = f"{mean:.4g}" + (f" ± {std:.2g}" if n > 1 else "") + f"  (n={n})"
-        ax.text(mean + (0 if np.isnan(std) else std), yi, "  " + text, va="center", fontsize=8)
+        ax.text(max(mean + (0 if np.isnan(std) else std), keyed.max()), yi, "  " + text,
+                va="center", fontsize=8)
     ax.set_yticks(y, labels)
-    ax.set_xlim(0, float((stats["mean"] + stats["std"].fillna(0)).max()) * 1.35 or 1)
+    ax.set_xlim(0, float(max((stats["mean"] + stats["std"].fillna(0)).max(), keyed.max())) * 1.35 or 1)
     ax.set_xlabel(f"final {metric}")
     ax.set_ylabel(", ".join(keys))
     ax.set_title(fitted_title(title or f"Final {metric} by configuration (mean ± std over seeds)"))
     ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def seeds_figure(df, metric: str, title: str | None = None):
+    """One configuration's runs: a dot per run at its final ``metric``, labelled by its seed
+    (the ``seed``/``*.seed`` columns, else ``run_name``), the mean as a line and mean ± std
+    (ddof=1) shaded. The x-axis fits the runs' spread, so seed-to-seed differences show."""
+    from nnexp.tracking.summary import is_seed
+
+    seeds: list[str] = []
+    for c in (c for c in df.columns if is_seed(c) and df[c].astype(str).nunique() > 1):
+        if not any(df[c].astype(str).equals(df[k].astype(str)) for k in seeds):
+            seeds.append(c)  # dataset.seed follows seed by default: one label is enough
+    runs = df.sort_values(seeds) if seeds else df
+    values = runs[metric].astype(float).to_numpy()
+    names = [", ".join(f"{k}={r[k]}" for k in seeds) if seeds else str(r.get("run_name", i + 1))
+             for i, (_, r) in enumerate(runs.iterrows())]
+    mean, std = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    fig, axes = figure(1, 1, panel=(7.0, 1.4 + 0.32 * len(values)))
+    ax = axes[0, 0]
+    y = np.arange(len(values))
+    ax.axvspan(mean - std, mean + std, color="C0", alpha=0.2, label="mean ± std")
+    ax.axvline(mean, color="C0", lw=1.5, label=f"mean {mean:.4g} ± {std:.2g}")
+    ax.scatter(values, y, s=30, color="k", zorder=3, label="one run")
+    ax.set_yticks(y, names)
+    ax.set_ylim(len(values) - 0.5, -0.5)  # first seed at the top
+    ax.set_xlabel(f"final {metric}")
+    ax.set_title(fitted_title(title or f"Final {metric} over {len(values)} seeds (mean ± std)"))
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
