@@ -28,14 +28,17 @@ class ProgressBar:
 
     @hookimpl
     def on_run_start(self, run):
+        done = len(run.history)  # a resumed run starts part-way
         if not self.enabled:  # a log, not a terminal: one line, no bar
-            print(f"nnexp: training {self.desc}: {run.epochs} epochs of {run.steps_per_epoch} steps",
+            steps = f"{run.steps_per_epoch} step{'s' if run.steps_per_epoch != 1 else ''}"
+            where = f", from epoch {done + 1} (resumed)" if done or run.step else ""
+            print(f"nnexp: training {self.desc}: {run.epochs} epochs of {steps}{where}",
                   file=self.stream, flush=True)
             return
         from tqdm import tqdm  # only when a bar is shown
 
-        self.bar = tqdm(total=run.epochs, desc=self.desc, unit="epoch", file=self.stream,
-                        leave=True, dynamic_ncols=True)
+        self.bar = tqdm(total=run.epochs, initial=done, desc=self.desc, unit="epoch",
+                        file=self.stream, leave=True, dynamic_ncols=True)
 
     @hookimpl
     def on_epoch_end(self, run, epoch, metrics):

@@ -27,5 +27,6 @@ Where to look:
     then open http://127.0.0.1:5000 (experiment "xor": the sweep is a parent run, expand it
     for the six child runs; "tutorial": one run with its gradient .npz files and plots)
   - the comparison: compare.csv and compare.png (and $bin/nnexp compare --help)
+  - each run's record (every step, checkpoints; nnexp resume/sync use it): nnexp-records/
   - Hydra's outputs (composed configs, logs): outputs/ and multirun/
 EOF

@@ -246,11 +246,17 @@ class RunTracker:
             warnings.warn(f"nnexp tracking: run {self.run_id}: {type(exc).__name__}: {exc}", stacklevel=3)
 
     def _pictures(self, run, where: str) -> None:
-        from nnexp.plots import plot_run
+        """The run's pictures into ``plots/`` (from its exported record, as ``nnexp plot run``
+        draws them) or, during training, ``plots/epoch_NNN/`` (from the record so far)."""
+        from nnexp.plots import draw_run, plot_run
 
         rec = self.recorder.record
-        self.recorder.flush(run)
         dataset = self.dataset if isinstance(self.dataset, Dataset) else None
+        if where == "plots":
+            draw_run(rec.artifacts, rec.artifacts / "plots", network=run.network, dataset=dataset,
+                     title=self.run_name)
+            return
+        self.recorder.flush(run)
         hist = rec.histograms()
         plot_run(run.history.to_frame(), rec.steps.read().reset_index(), rec.artifacts / where,
                  network=run.network, dataset=dataset, grad_hist=hist if len(hist["steps"]) else None)
