@@ -53,10 +53,14 @@ def exit_now(code: int) -> None:
     Everything nnexp writes is complete by now (records are written atomically, the store's
     transactions are committed); tearing down mlflow, SQLAlchemy, pyarrow and matplotlib
     module by module took seconds on a busy machine, which an interrupted run cannot spend
-    (Ctrl-C must end the process within 2 s) and a sweep of small runs should not."""
+    (Ctrl-C must end the process within 2 s) and a sweep of small runs should not. After a
+    sweep on joblib's process pool the normal exit is kept: loky's resource tracker must hear
+    that its pool is gone (it would outlive the process, holding its output pipes open)."""
     import logging
     import os
 
+    if "joblib.externals.loky" in sys.modules:
+        sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -429,8 +429,8 @@ class GradHistograms:
         self._copied -= sum(g.nbytes for g in self._copies[name])
         self._copies[name].clear()
 
-    def take(self) -> dict[str, np.ndarray]:
-        """The histograms recorded since the last take, as arrays (the ``.npz`` layout)."""
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The histograms held (recorded since the last :meth:`take`), in the ``.npz`` layout."""
         for name in self._copies:
             self._flush_copies(name)
         arrays = {"steps": np.asarray(self.steps, dtype=np.int64),
@@ -438,8 +438,13 @@ class GradHistograms:
         for name in self.counts:
             arrays[f"counts/{name}"] = np.asarray(self.counts[name], dtype=np.int64).reshape(-1, self.bins)
             arrays[f"edges/{name}"] = np.asarray(self.edges[name], dtype=float).reshape(-1, self.bins + 1)
+        return arrays
+
+    def take(self) -> dict[str, np.ndarray]:
+        """:meth:`arrays`, which then leave memory (a recorder writes them to its record)."""
+        arrays = self.arrays()
         self._clear()
         return arrays
 
     def save(self, path) -> None:
-        np.savez(path, **self.take())
+        np.savez(path, **self.arrays())

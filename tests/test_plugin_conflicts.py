@@ -14,6 +14,8 @@ import pytest
 from conftest import FAST, store_runs
 from plugin_fixtures import HERE, NNEXP, TWIN, pip_install, python, run
 
+import nnexp
+
 QUICK = ["dataset=moons", "dataset.n=100", "trainer.epochs=1"]
 RELU_BUILT, MSE_BUILT = "nnexp-fixture-duplicate: relu built", "nnexp-fixture-duplicate: mse built"
 
@@ -30,7 +32,7 @@ def test_default_run_keeps_the_builtins_and_warns_in_one_line_naming_both(site, 
     assert RELU_BUILT not in out.stderr
     warning = [line for line in out.stderr.splitlines() if "'relu' is registered by" in line]
     assert len(warning) == 1, out.stderr
-    assert "nnexp 0.1.0 (plugin 'nnexp.activations')" in warning[0]
+    assert f"nnexp {nnexp.__version__} (plugin 'nnexp.activations')" in warning[0]
     assert "nnexp-fixture-duplicate 0.1.0 (plugin 'duplicate')" in warning[0]
     assert "'nnexp-fixture-duplicate:relu'" in warning[0]
     mse = run([NNEXP, *QUICK, "loss=mse", "tracking=off"], site, cwd=tmp_path)
@@ -57,7 +59,7 @@ def test_a_sweep_over_both_relus_runs_each_from_its_provider(site, tmp_path):
     children = [r for r in store_runs(tmp_path / "mlflow.db") if "mlflow.parentRunId" in r.data.tags]
     providers = sorted(v for r in children for k, v in r.data.tags.items()
                        if k.startswith("nnexp.component.activation.") and "relu" in k)
-    assert providers == ["nnexp-fixture-duplicate==0.1.0", "nnexp==0.1.0"]
+    assert providers == ["nnexp-fixture-duplicate==0.1.0", f"nnexp=={nnexp.__version__}"]
 
 
 def test_a_name_two_plugins_claim_is_ambiguous_and_their_other_components_work(site, tmp_path):

@@ -85,7 +85,7 @@ def test_conflict_is_one_warning_line_naming_both_providers(caplog):
     nnexp.load_registry(entry_points=False, extra_plugins=[
         ("my_sigmoid", registers("register_activations", "sigmoid"))])
     (line,) = [r.getMessage() for r in caplog.records if "sigmoid" in r.getMessage()]
-    assert "\n" not in line and "nnexp 0.1.0 (plugin 'nnexp.activations')" in line
+    assert "\n" not in line and f"nnexp {nnexp.__version__} (plugin 'nnexp.activations')" in line
     assert "local 0 (plugin 'my_sigmoid')" in line and "'local:sigmoid'" in line
 
 
