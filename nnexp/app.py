@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None, *, config_dir: str | None = None,
     from nnexp import sweep  # imports Hydra: after the quick path
 
     _prepare_environment(argv)
+    _start_sender(argv)
     _resume[:] = [resume] if resume else []
     saved_argv, sys.argv = sys.argv, ["nnexp", *argv]  # Hydra parses sys.argv
     try:
@@ -89,10 +90,25 @@ def _prepare_environment(argv: list[str]) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # no migration chatter on a new store
 
 
+#: Arguments after which nothing is trained or tracked.
+NOT_TRACKED = ("tracking=off", "tracking.enabled=false", "--cfg", "-c", "--help", "-h", "--info",
+               "--shell-completion", "-sc", "--hydra-help", "--version")
+
+
+def _start_sender(argv: list[str]) -> None:
+    """Start the sender process now, unless nothing will be tracked: its imports (mlflow,
+    ~1.5 s) then overlap Hydra's composing and the training instead of following them."""
+    if not any(a in NOT_TRACKED or a.split("=", 1)[0] in NOT_TRACKED for a in argv):
+        from nnexp.tracking import sender
+
+        sender.shared()
+
+
 def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
     sweep.interrupted()
     terminated = isinstance(exc, Terminated)
-    run_id = _last_run[0].get("run_id") if _last_run and not _last_run[0].get("sweep") else None
+    last = _last_run[0] if _last_run and not _last_run[0].get("sweep") else {}
+    run_id = last.get("run_id") or last.get("record_id")  # the record's id until the run exists
     then = (f" Continue it with: nnexp resume {run_id}" if run_id and getattr(exc, "at_step_end", False)
             else "")
     print(f"nnexp: {'terminated' if terminated else 'interrupted'}; "
@@ -271,6 +287,10 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     from nnexp.progress import ProgressBar
 
     registry = get_registry()
+    if cfg.tracking.enabled:  # its imports (mlflow) overlap composing, building and training
+        from nnexp.tracking import sender
+
+        sender.shared()
     parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
     plain = OmegaConf.to_container(cfg, resolve=True)
     bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
@@ -290,10 +310,11 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
         status = "KILLED"
         raise
     finally:
-        result["run_id"] = getattr(tracker, "run_id", None)
         _last_run[:] = [result]
-        if tracker is not None and tracker.run_id is not None:
+        if tracker is not None and tracker.record is not None:
+            result["record_id"] = tracker.record.path.name
             _end_tracked(tracker, status, result)
+        result["run_id"] = getattr(tracker, "run_id", None)
     result["status"] = "FINISHED"
     result["seconds"] = round(time.perf_counter() - started, 3)
     report(result)
@@ -302,11 +323,15 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
 
 def _end_tracked(tracker, status: str, result: dict) -> None:
     """End the tracked run; say so when part of it could not reach the store yet."""
-    if not tracker.finish(status):
+    complete = tracker.finish(status)
+    result["run_id"], result["experiment_id"] = tracker.run_id, tracker.experiment_id
+    if status == "KILLED":
+        return  # the sender sends the rest on its own, after this process has gone
+    if not complete:
         result["pending"] = True
-        print(f"nnexp: run {tracker.run_id}: not everything reached the tracking store yet; its "
-              f"record is complete in {tracker.record.path} (`nnexp sync {tracker.run_id}` sends "
-              "the rest)", file=sys.stderr, flush=True)
+        print(f"nnexp: run {tracker.run_id or result['run_name']}: not everything has reached the "
+              f"tracking store yet; its record is complete in {tracker.record.path} "
+              "(`nnexp sync` sends the rest)", file=sys.stderr, flush=True)
 
 
 def _fit(parts, cfg, plain: dict, callbacks: list, registry, resume=None):
@@ -337,32 +362,31 @@ def evaluate(parts) -> dict[str, float]:
 
 def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | None,
                   resume: dict | None = None):
-    """The run's MLflow tracker; outside a sweep, the store and experiment are set up here
-    (an unreachable server fails now, before training) and lost runs are reaped."""
+    """The run's MLflow tracker. Nothing here imports mlflow (the sender does): a store that
+    cannot work is found by quick checks now, before training, or by the sender as it opens
+    the run (the run then stops with its reason)."""
     from omegaconf import OmegaConf
 
     from nnexp import tracking
     from nnexp.record.layout import default_root
 
     settings = plain["tracking"]
-    if resume is not None:
-        sweep_info = {"uri": resume["uri"], "experiment_id": resume["experiment_id"],
-                      "parent_run_id": resume.get("parent_run_id")}
-    if sweep_info is None:
+    origin = resume or sweep_info
+    if origin is not None:  # the run or the sweep's parent exists: its store and experiment
+        uri, experiment, experiment_id = origin["uri"], None, origin["experiment_id"]
+    else:
         uri = tracking.resolve_uri(settings["uri"], hc.runtime.cwd)
-        name = experiment_name(cfg, hc.runtime.choices)
-        sweep_info = {"uri": uri, "experiment_id": tracking.ensure_experiment(uri, name)}
-        tracking.reap(uri)
-    uri = sweep_info["uri"]
-    result["uri"], result["experiment_id"] = uri, sweep_info["experiment_id"]
+        experiment, experiment_id = experiment_name(cfg, hc.runtime.choices), None
+        tracking.preflight(uri, experiment)
+    result["uri"], result["experiment_id"] = uri, experiment_id
     result["params"] = tracking.flatten_config(plain)
     root = (resume or {}).get("record_root") or settings.get("record_dir") or default_root(uri, hc.runtime.cwd)
     trainer = plain["trainer"]
     return tracking.RunTracker(
-        uri=uri, experiment_id=sweep_info["experiment_id"],
+        uri=uri, experiment_id=experiment_id, experiment=experiment,
         run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-        parent_run_id=sweep_info.get("parent_run_id"), settings=settings, dataset=parts.dataset,
+        parent_run_id=(origin or {}).get("parent_run_id"), settings=settings, dataset=parts.dataset,
         checkpoint=trainer["checkpoint"], monitor=trainer["early_stopping"]["monitor"],
         record_root=_absolute(root, hc.runtime.cwd), resume_run_id=(resume or {}).get("run_id"),
         end_with_fit=False)

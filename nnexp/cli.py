@@ -59,6 +59,8 @@ def exit_now(code: int) -> None:
     import logging
     import os
 
+    if "nnexp.tracking.sender" in sys.modules:  # no atexit after os._exit: say it now
+        sys.modules["nnexp.tracking.sender"].stop_shared()
     if "joblib.externals.loky" in sys.modules:
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):

@@ -104,8 +104,11 @@ class Watched:
             assert self.proc.poll() is None and time.monotonic() < deadline, self.stderr
             time.sleep(0.2)
         while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
-                row = con.execute("SELECT run_uuid FROM metrics WHERE key = 'loss' LIMIT 1").fetchone()
+            try:  # the store may not exist yet, or be half-made: the sender creates it
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+                    row = con.execute("SELECT run_uuid FROM metrics WHERE key = 'loss' LIMIT 1").fetchone()
+            except sqlite3.OperationalError:
+                row = None
             if row:
                 return row[0]
             time.sleep(0.3)

@@ -3,8 +3,10 @@ SIGKILL and the next command's reaper, resume bit-identical, sync, early stoppin
 
 from __future__ import annotations
 
+import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,7 +57,8 @@ def test_a_signal_ends_a_long_run_promptly_killed_with_a_checkpoint(tmp_path, si
     assert mlrun.info.status == "KILLED" and mlrun.data.tags["nnexp.failure"] == "killed"
     state = read_state(rec.checkpoint_path())
     assert state["step"] == rec.meta()["step"] >= epoch * 15  # the checkpoint is where it stopped
-    assert f"nnexp resume {mlrun.info.run_id}" in run.stderr
+    # the run's id, or its record's if the sender had not created the run yet: both resume it
+    assert f"nnexp resume {mlrun.info.run_id}" in run.stderr or f"nnexp resume {rec.path.name}" in run.stderr
     client = store_client(tmp_path / "mlflow.db")
     losses = [m.step for m in client.get_metric_history(mlrun.info.run_id, "loss")]
     assert losses == list(range(10, losses[-1] + 1, 10)) and losses[-1] >= epoch - 10  # 10**8 epochs:
@@ -74,11 +77,44 @@ def test_a_second_signal_exits_at_once_and_the_next_command_ends_the_run(tmp_pat
     assert mlrun.info.status in ("KILLED",), out.stdout
 
 
-def test_sigkill_leaves_a_run_the_next_command_marks_killed_keeping_its_record(tmp_path, nnexp_cli):
+def sender_of(pid: int) -> int:
+    """The pid of the sender process a trainer (``pid``) started (its argv names the trainer)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"nnexp.tracking.sender" in a for a in argv) and str(pid).encode() in argv:
+            return int(proc.name)
+    raise AssertionError(f"no sender process for trainer {pid}")
+
+
+def test_sigkill_of_the_trainer_is_seen_by_its_sender_which_ends_the_run(tmp_path):
     # 10^5 epochs: the store gets every 10th epoch's metrics (max_epoch_points), the record all
     run = Watched(["+experiment=tutorial", "trainer.epochs=100000", "tracking.flush_every_s=0.05", *FAST],
                   tmp_path)
     rec = wait_for_epoch(tmp_path, 30, run)
+    run.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while store_runs(tmp_path / "mlflow.db")[0].info.status == "RUNNING":
+        assert time.monotonic() < deadline, "the sender never ended the run"
+        time.sleep(0.2)
+    (mlrun,) = store_runs(tmp_path / "mlflow.db")
+    assert mlrun.info.status == "KILLED" and mlrun.data.tags["nnexp.failure"] == "lost"
+    client = store_client(tmp_path / "mlflow.db")
+    sent = [m.step for m in client.get_metric_history(mlrun.info.run_id, "loss")]
+    held = list(range(10, rec.epochs.last_key() + 1, 10))  # what its record held for the store
+    assert sent in (held, held[:-1])  # (a kill between two writes of a flush loses the last)
+    assert "stats/steps.parquet" in [a.path for a in client.list_artifacts(mlrun.info.run_id, "stats")]
+
+
+def test_sigkill_of_trainer_and_sender_leaves_a_run_the_next_command_ends(tmp_path, nnexp_cli):
+    run = Watched(["+experiment=tutorial", "trainer.epochs=100000", "tracking.flush_every_s=0.05", *FAST],
+                  tmp_path)
+    rec = wait_for_epoch(tmp_path, 30, run)
+    while not (rec.path / "mlflow.json").exists():  # the run exists in the store
+        time.sleep(0.05)
+    os.kill(sender_of(run.proc.pid), signal.SIGKILL)  # as a scheduler kills a job's processes
     run.stop(signal.SIGKILL)
     (mlrun,) = store_runs(tmp_path / "mlflow.db")
     assert mlrun.info.status == "RUNNING"  # nobody could end it ...
@@ -89,9 +125,8 @@ def test_sigkill_leaves_a_run_the_next_command_marks_killed_keeping_its_record(t
     assert "is gone" in mlrun.data.tags["nnexp.error"]
     client = store_client(tmp_path / "mlflow.db")
     sent = [m.step for m in client.get_metric_history(mlrun.info.run_id, "loss")]
-    held = list(range(10, rec.epochs.last_key() + 1, 10))  # what its record held for the store
-    assert sent in (held, held[:-1])  # (a kill between two writes of a flush loses the last)
-    assert "stats/steps.parquet" in [a.path for a in client.list_artifacts(mlrun.info.run_id, "stats")]
+    held = list(range(10, rec.epochs.last_key() + 1, 10))
+    assert sent in (held, held[:-1])  # the record's content, sent by the reaper
     again = nnexp_cli("runs")
     assert "no longer RUNNING" not in again.stderr  # said once
 

@@ -73,4 +73,4 @@ def test_a_run_is_tracked_over_http(server, tmp_path, monkeypatch):
                        delimiter=",", skiprows=1)
     assert len(steps) == 12  # 48 samples / batch 8, two epochs
     assert {a.path for a in mc.list_artifacts(tracker.run_id)} >= {"config.yaml", "model.npz", "stats"}
-    assert (tmp_path / "nnexp-records" / tracker.run_id / "meta.json").is_file()
+    assert tracker.record.path.parent == tmp_path / "nnexp-records" and tracker.record.exists()

@@ -49,7 +49,16 @@ def tracked_fit(uri, experiment_id, *, run_name="run", lr=0.5, epochs=3, seed=0,
                   validation_data=data(seed + 100, 16), callbacks=[tracker, *callbacks])
     except (nnexp.NnexpError, KeyboardInterrupt) as exc:
         error = exc
+    settled(tracker)
     return tracker, error, (history.last if history else {})
+
+
+def settled(tracker, timeout: float = 60):
+    """Wait until the sender has sent all of the tracker's run (an interrupted run's tracker
+    waits only for its status, and only a second); return the tracker."""
+    if tracker.record is not None:
+        tracker.sender.wait(tracker.record, lambda st: st.get("synced"), timeout)
+    return tracker
 
 
 def make_sweep(uri, experiment_id, lrs=(0.2, 1.0), seeds=(0, 1), diverge_lr=None):

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
         raise ResumeError(f"overrides are KEY=VALUE changes to the run's config (got "
                           f"{' '.join(args.overrides)!r}); a run is resumed on its own, not as a sweep.")
     uri, client = open_store(args.uri)
-    run = get_run(client, args.run_id, uri)
+    run = get_run(client, _run_id(args.run_id, uri), uri)
     _check_resumable(run)
     record, state, config_yaml = _load(client, run, uri)
     _say_where(run, state)
@@ -65,6 +65,17 @@ def main(argv: list[str]) -> int:
             "experiment_id": run.info.experiment_id, "state": state,
             "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
             "record_root": str(record.path.parent)})
+
+
+def _run_id(given: str, uri: str) -> str:
+    """``given``, or the MLflow run id of the local record called ``given`` (an interrupted
+    run names its record when its run did not exist yet)."""
+    from nnexp.tracking.sender import state
+
+    record = Record(default_root(uri, Path.cwd()) / given)
+    if record.exists():
+        return state(record).get("run_id") or record.meta().get("resume_run_id") or given
+    return given
 
 
 def _check_resumable(run) -> None:

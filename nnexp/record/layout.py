@@ -61,6 +61,24 @@ class Record:
         write_json(self.path / "meta.json", meta)
         return meta
 
+    # -- the data, for pictures drawn by another process -----------------------------------
+    def keep_dataset(self, dataset) -> None:
+        """Keep ``dataset`` (an :class:`nnexp.Dataset`) in the record, for its decision
+        boundary drawn later and elsewhere (the sender, ``nnexp plot run``)."""
+        from dataclasses import asdict
+
+        from nnexp.record.files import write_state
+
+        write_state(self.path / "dataset.npz", asdict(dataset))
+
+    def dataset(self):
+        """The dataset kept by :meth:`keep_dataset`, or None."""
+        from nnexp.base import Dataset
+        from nnexp.record.files import read_state
+
+        path = self.path / "dataset.npz"
+        return Dataset(**read_state(path)) if path.is_file() else None
+
     # -- reading -------------------------------------------------------------------------
     def histograms(self) -> dict[str, np.ndarray]:
         """The gradient histograms in the ``grad_hist.npz`` layout (see GradHistograms)."""

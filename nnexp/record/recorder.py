@@ -76,8 +76,11 @@ class Recorder:
     """Writes ``record`` (a :class:`Record` or a directory) for one :func:`nnexp.fit` run."""
 
     def __init__(self, record, settings=None, *, checkpoint=None, config_yaml: str | None = None,
-                 monitor: str | None = None):
+                 monitor: str | None = None, owns_status: bool = True):
         self.record = record if isinstance(record, Record) else Record(record)
+        #: Whether the end of training ends the record (meta ``status``); a tracker that has
+        #: more to add after fit (test metrics) sets the status itself (``trained`` is fit's).
+        self.owns_status = owns_status
         self.settings = make_settings(settings)
         self.ckpt = checkpoint_settings(checkpoint)
         self.config_yaml = config_yaml
@@ -203,8 +206,8 @@ class Recorder:
                     run.network.save(tmp)
         else:
             self.flush(run)
-        self.record.update_meta(status=status, step=run.step, epoch=run.epoch,
-                                stop_reason=run.stop_reason,
+        self.record.update_meta(**{"status" if self.owns_status else "trained": status},
+                                step=run.step, epoch=run.epoch, stop_reason=run.stop_reason,
                                 error=None if error is None else f"{type(error).__name__}: {error}")
 
     # -- logging by other plugins ------------------------------------------------------------

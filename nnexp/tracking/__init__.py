@@ -43,6 +43,7 @@ What lands per run:
 
 from nnexp.tracking.params import flatten_config
 from nnexp.record.settings import DEFAULT_SETTINGS
+from nnexp.tracking.preflight import preflight
 from nnexp.tracking.reaper import reap
 from nnexp.tracking.run import RunTracker
 from nnexp.tracking.store import (
@@ -54,4 +55,4 @@ from nnexp.tracking.store import (
 from nnexp.tracking.sweep import end_sweep, start_sweep
 
 __all__ = ["DEFAULT_SETTINGS", "DEFAULT_URI", "RunTracker", "TrackingError", "end_sweep",
-           "ensure_experiment", "flatten_config", "reap", "resolve_uri", "start_sweep"]
+           "ensure_experiment", "flatten_config", "preflight", "reap", "resolve_uri", "start_sweep"]

@@ -114,32 +114,20 @@ def settle(uri: str, client, lost: Liveness) -> str | None:
 
 def sync_record(uri: str, record: Record, run_id: str, why: str | None = None) -> str:
     """Send everything ``record`` holds to run ``run_id`` and end it with the record's status
-    (KILLED, with ``why``, if the record never ended). Raises when the store fails."""
-    from nnexp.record.settings import DEFAULT_SETTINGS
+    (KILLED, tagged lost with ``why``, if the record never ended). Raises when the store fails."""
+    from nnexp.tracking.runs import end_run
     from nnexp.tracking.sink import Sink
 
     meta = record.meta()
-    status = meta.get("status") if meta.get("status") in ENDED else "KILLED"
-    record.export_stats(meta.get("steps_csv_max_rows", DEFAULT_SETTINGS["steps_csv_max_rows"]))
-    Sink(record, uri, run_id).finish_now(status)
-    if meta.get("status") not in ENDED:
-        record.update_meta(status=status)
-        _tag_lost(store.client(uri), run_id, why)
-    record.update_meta(synced=True)
-    return status
+    ended = meta.get("status") in ENDED
+    end_run(Sink(record, uri, run_id), record, meta["status"] if ended else "KILLED",
+            lost_why=None if ended else (why or "its process is gone"))
+    return record.meta()["status"]
 
 
 def _end(client, run_id: str, status: str, why: str) -> str:
+    from nnexp.tracking.runs import tag_lost
+
     store.retry(client.set_terminated, run_id, status)
-    _tag_lost(client, run_id, why)
+    tag_lost(client, run_id, why)
     return status
-
-
-def _tag_lost(client, run_id: str, why: str | None) -> None:
-    from mlflow.entities import RunTag
-
-    store.retry(client.log_batch, run_id, tags=[
-        RunTag("nnexp.failure", "lost"),
-        RunTag("nnexp.error", f"the run stopped without ending: {why or 'its process is gone'}; "
-                              "what it had recorded was kept")])
-

@@ -1,14 +1,18 @@
 """RunTracker: one MLflow run per :func:`nnexp.fit`, fed by the run's record.
 
-The tracker creates (or, to resume, reopens) the MLflow run when training starts, lets a
-:class:`nnexp.record.Recorder` write the record as training goes, and a
-:class:`nnexp.tracking.sink.Sink` send it to MLflow in the background. It adds what only a
-tracker knows: the run's params and tags, failure tags, ``explain.txt``, the pictures.
+The tracker lives in the training process and never imports mlflow: it writes the run's
+record (a :class:`nnexp.record.Recorder` does) with what the MLflow run must be — name,
+params, tags, parent — in the record's ``meta.json``, and hands the record to this command's
+sender process (:mod:`nnexp.tracking.sender`), which creates the run and sends the record as
+it grows. At the end the tracker waits for the sender: until everything is in the store for a
+finished run, until the status is for an interrupted one (the rest follows after the process
+has exited).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -19,100 +23,103 @@ from nnexp.record import Record, Recorder
 from nnexp.record.layout import default_root
 from nnexp.record.liveness import identity
 from nnexp.record.settings import DEFAULT_SETTINGS, make_settings
+from nnexp.tracking import sender as sender_mod
 from nnexp.tracking import store
 from nnexp.tracking.artifacts import component_tags
-from nnexp.tracking.params import TAG_MAX, cap, clean_key
+from nnexp.tracking.params import TAG_MAX, cap
 
 __all__ = ["DEFAULT_SETTINGS", "RunTracker"]
 
-#: Seconds an interrupted run's last writes may take before the process exits anyway.
+#: Seconds an interrupted run waits for its status to reach the store before exiting anyway
+#: (the sender sends the rest on its own).
 INTERRUPTED_BUDGET = 1.0
 #: Seconds a finished run waits for an unanswering store before leaving the rest to `nnexp sync`.
 FINISHED_BUDGET = 60.0
+#: Seconds between looks at whether the sender could open the run.
+CHECK_EVERY = 1.0
+#: Settings the sender needs to end a run (the rest is the recorder's).
+SENDER_SETTINGS = ("plot", "steps_csv_max_rows", "save_model")
 
 
 class RunTracker:
     """Records one training run in MLflow: pass it as ``nnexp.fit(..., callbacks=[tracker])``.
 
-    The run is created in ``on_run_start`` (so bad input raised by ``fit`` before training
-    creates no run). By default it ends with fit (``on_run_end``): FINISHED, FAILED (tags
-    ``nnexp.failure`` = divergence/error and ``nnexp.error``) or KILLED. With
-    ``end_with_fit=False`` the caller ends it with :meth:`finish` after its own work
-    (:meth:`log_final` test metrics, ...). ``resume_run_id`` continues that MLflow run (its
-    status goes back to RUNNING) in its record; ``record_root`` is where records live.
-    ``run_id`` is set once the run exists; ``record`` once it trains.
+    The run is created when training starts (so bad input refused by ``fit`` creates no run).
+    By default it ends with fit (``on_run_end``): FINISHED, FAILED (tags ``nnexp.failure`` =
+    divergence/error and ``nnexp.error``) or KILLED. With ``end_with_fit=False`` the caller
+    ends it with :meth:`finish` after its own work (:meth:`log_final` test metrics, ...).
+    ``resume_run_id`` continues that MLflow run (its status goes back to RUNNING) in its
+    record; ``record_root`` is where records live (default: ``nnexp-records/`` beside a
+    SQLite store, else in the working directory). ``run_id`` is set once the run has ended
+    (the sender creates it), ``record`` once it trains.
     """
 
-    def __init__(self, *, uri: str, experiment_id: str, run_name: str | None = None,
-                 params: dict | None = None, tags: dict | None = None, config_yaml: str | None = None,
-                 parent_run_id: str | None = None, settings: dict | None = None,
-                 checkpoint: dict | None = None, monitor: str | None = None, dataset=None,
-                 record_root=None, resume_run_id: str | None = None, end_with_fit: bool = True):
-        self.uri, self.experiment_id, self.run_name = uri, str(experiment_id), run_name
+    def __init__(self, *, uri: str, experiment_id: str | None = None, experiment: str | None = None,
+                 run_name: str | None = None, params: dict | None = None, tags: dict | None = None,
+                 config_yaml: str | None = None, parent_run_id: str | None = None,
+                 settings: dict | None = None, checkpoint: dict | None = None,
+                 monitor: str | None = None, dataset=None, record_root=None,
+                 resume_run_id: str | None = None, end_with_fit: bool = True):
+        self.uri, self.run_name = uri, run_name
+        self.experiment_id, self.experiment = experiment_id, experiment
         self.params, self.tags = dict(params or {}), dict(tags or {})
         self.config_yaml, self.parent_run_id, self.dataset = config_yaml, parent_run_id, dataset
         self.settings = make_settings(settings)
         self.checkpoint_settings, self.monitor = checkpoint, monitor
         self.record_root = Path(record_root) if record_root else default_root(uri, Path.cwd())
-        self.run_id: str | None = resume_run_id
-        self.resuming = resume_run_id is not None
+        self.resume_run_id = resume_run_id
+        self._run_id: str | None = resume_run_id
         self.end_with_fit = end_with_fit
         self.status: str | None = None
         self.complete: bool | None = None  # whether everything reached the store at the end
+        self.status_sent = False  # whether the final status did
         self.recorder: Recorder | None = None
-        self.sink = None
+        self.sender: sender_mod.Sender | None = None
+        self._round = 0
+        self._next_check = 0.0
         self.timings = {"start": 0.0, "end": 0.0}
 
     @property
     def record(self) -> Record | None:
         return None if self.recorder is None else self.recorder.record
 
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow run's id, once the sender has created it."""
+        if self._run_id is None and self.recorder is not None:
+            self._run_id = sender_mod.state(self.recorder.record).get("run_id")
+        return self._run_id
+
     # -- lifecycle hooks ---------------------------------------------------------------------
     @hookimpl(trylast=True)
     def on_run_start(self, run):
-        from nnexp.tracking.sink import Sink
-
         t0 = time.perf_counter()
-        self._client = store.client(self.uri)
-        live = identity()
-        self._open_run(run, live)
-        record = Record(self.record_root / self.run_id)
+        path = self.record_root / (self.resume_run_id or uuid.uuid4().hex)
+        record = Record(path)
         self.recorder = Recorder(record, self.settings, checkpoint=self.checkpoint_settings,
-                                 config_yaml=self.config_yaml, monitor=self.monitor)
+                                 config_yaml=self.config_yaml, monitor=self.monitor,
+                                 owns_status=False)
         self.recorder.on_run_start(run)
-        record.update_meta(run_id=self.run_id, run_name=self.run_name, uri=self.uri,
-                           experiment_id=self.experiment_id, **live)
-        s = self.settings
-        self.sink = Sink(record, self.uri, self.run_id, interval=s["flush_every_s"],
-                         heartbeat_every=s["heartbeat_every_s"]).start()
+        (record.path / sender_mod.STATE).unlink(missing_ok=True)  # a new session of the record
+        if _has_boundary(self.dataset):
+            record.keep_dataset(self.dataset)
+        record.update_meta(**self._meta(run, record))
+        self.sender = sender_mod.shared()
+        self.sender.follow(record)
+        self._next_check = time.monotonic() + CHECK_EVERY
         self.timings["start"] = time.perf_counter() - t0
 
-    def _open_run(self, run, live: dict) -> None:
-        """Create the MLflow run (tags, params), or reopen the one being resumed."""
-        from mlflow.entities import Param, RunTag
-
-        tags = {f"nnexp.{k}": v for k, v in live.items()}
-        params = []
-        if self.resuming:
-            prior = store.retry(self._client.get_run, self.run_id)
-            store.retry(self._client.update_run, self.run_id, status="RUNNING")
-            for key in ("nnexp.failure", "nnexp.error"):
-                _delete_tag(self._client, self.run_id, key)
-            tags["nnexp.resumed"] = str(int(prior.data.tags.get("nnexp.resumed", "0")) + 1)
-            self.run_name = prior.info.run_name
-        else:
-            first = {**self.tags, **component_tags(run, self.dataset), **tags}
-            if self.parent_run_id:
-                first["mlflow.parentRunId"] = self.parent_run_id
-            info = store.retry(self._client.create_run, self.experiment_id, run_name=self.run_name,
-                               tags={clean_key(k): cap(v, TAG_MAX) for k, v in first.items()}).info
-            self.run_id, self.run_name, tags = info.run_id, info.run_name, {}
-            params = [Param(clean_key(k), cap(v)) for k, v in self.params.items()]
-        tags["nnexp.record"] = str(self.record_root / self.run_id)
-        store.retry(self._client.log_batch, self.run_id, params=params[:100],
-                    tags=[RunTag(k, cap(v, TAG_MAX)) for k, v in tags.items()])
-        for i in range(100, len(params), 100):  # MLflow's limit of params per batch
-            store.retry(self._client.log_batch, self.run_id, params=params[i:i + 100])
+    def _meta(self, run, record: Record) -> dict:
+        """What the sender needs to create (or reopen) the MLflow run, and to end it."""
+        resuming = self.resume_run_id is not None
+        return {
+            "uri": self.uri, "experiment": self.experiment, "experiment_id": self.experiment_id,
+            "run_name": self.run_name, "record": str(record.path.resolve()),
+            "params": {} if resuming else self.params,
+            "tags": {} if resuming else {**self.tags, **component_tags(run, self.dataset)},
+            "parent_run_id": self.parent_run_id, "resume_run_id": self.resume_run_id,
+            "settings": {k: self.settings[k] for k in SENDER_SETTINGS},
+            "heartbeat_every_s": self.settings["heartbeat_every_s"], "round": 0, **identity()}
 
     @hookimpl(trylast=True)
     def on_step_end(self, run, loss):
@@ -124,7 +131,16 @@ class RunTracker:
         s = self.settings
         if s["plot"] and s["plot_every_epochs"] and epoch % s["plot_every_epochs"] == 0 \
                 and epoch < run.epochs:  # the last epoch's pictures are the run's own
-            self._guarded(lambda: self._pictures(run, f"plots/epoch_{epoch:03d}"))
+            self._guarded(lambda: self._progress_pictures(run, f"plots/epoch_{epoch:03d}"))
+        if time.monotonic() >= self._next_check:
+            self._check_sender()
+
+    def _check_sender(self) -> None:
+        """The sender could not open the run (the store cannot take it): stop with its reason."""
+        self._next_check = time.monotonic() + CHECK_EVERY
+        error = sender_mod.state(self.recorder.record).get("error")
+        if error:
+            raise store.TrackingError(error)
 
     @hookimpl(trylast=True)
     def on_checkpoint(self, run, state):
@@ -147,7 +163,6 @@ class RunTracker:
         if self.recorder is None or self.recorder.journal is None:
             return
         self.status = status
-        self._run = run
         self.recorder.on_run_end(run, status, error)
         tags = _end_tags(status, error, run.stop_reason)
         if tags:
@@ -166,18 +181,19 @@ class RunTracker:
             return
         self.recorder.journal.metrics("f", step, {k: float(v) for k, v in metrics.items()})
         if self.complete is not None:  # ended with fit: send it now
-            self.recorder.close()
-            self.sink.send(files=False)
+            self.complete = None
+            self.finish(self.status)
 
     def finish(self, status: str | None = None, timeout: float | None = None) -> bool:
-        """End the run with ``status`` (default: fit's): the record's stats exported, pictures
-        drawn (a FINISHED run), everything sent, the status set. An interrupted run (KILLED)
-        waits at most :data:`INTERRUPTED_BUDGET` seconds. True when all of it reached the
-        store; otherwise the record keeps the rest for ``nnexp sync``. Idempotent.
+        """End the run with ``status`` (default: fit's) and wait for the sender: until all of it
+        is in the store (the tables exported, the pictures of a FINISHED run drawn), or for an
+        interrupted run (KILLED) until its status is, at most :data:`INTERRUPTED_BUDGET`
+        seconds. True when all of it reached the store; otherwise it is on its way, or in the
+        record for ``nnexp sync``. Idempotent.
 
-        Interrupted itself (Ctrl-C while drawing or sending), it ends the run KILLED — its
-        record is complete, ``nnexp sync`` or ``nnexp resume`` finish the job — and re-raises."""
-        if self.sink is None or self.complete is not None:
+        Interrupted itself (Ctrl-C while waiting), it ends the run KILLED — its record is
+        complete: ``nnexp resume`` finishes the job — and re-raises."""
+        if self.recorder is None or self.complete is not None:
             return bool(self.complete)
         status = status or self.status or "FAILED"
         self.status = status
@@ -192,50 +208,42 @@ class RunTracker:
         return self.complete
 
     def _finish(self, status: str, timeout: float | None) -> bool:
-        rec, s = self.recorder, self.settings
-        rec.journal.flush()
-        rec.record.update_meta(status=status)
-        if status == "FINISHED" and s["plot"] and getattr(self, "_run", None) is not None:
-            rec.record.export_stats(s["steps_csv_max_rows"])
-            self._guarded(lambda: self._pictures(self._run, "plots"))
-        if timeout is None:
-            timeout = INTERRUPTED_BUDGET if status == "KILLED" else FINISHED_BUDGET
-        csv_rows = s["steps_csv_max_rows"] if status != "KILLED" else 0  # no CSV when time is short
-        self.sink.before_final = lambda: rec.record.export_stats(csv_rows)
-        complete = self.sink.finish(status, timeout)
-        rec.close()
-        rec.record.update_meta(synced=complete)
-        return complete
+        record = self.recorder.record
+        self.recorder.close()
+        self._round += 1
+        record.update_meta(status=status, round=self._round)
+        if self._round > 1:
+            self.sender.follow(record)  # final metrics after the end: send them too
+        killed = status == "KILLED"
+        key = "status_round" if killed else "round"
+        budget = timeout if timeout is not None else (INTERRUPTED_BUDGET if killed else FINISHED_BUDGET)
+        st = self.sender.wait(record, lambda st: st.get(key) == self._round, budget)
+        self._run_id = st.get("run_id") or self._run_id
+        self.experiment_id = st.get("experiment_id") or self.experiment_id
+        self.status_sent = st.get("status_round") == self._round
+        if st.get("error"):
+            raise store.TrackingError(st["error"])
+        return bool(st.get("synced")) and st.get("round") == self._round
 
     def _end_interrupted(self) -> None:
-        """Ctrl-C while ending the run: KILLED (not what fit said), the rest left to sync."""
-        from mlflow.entities import RunTag
-
-        self.sink.cancel()
+        """Ctrl-C while waiting for the end: KILLED, the sender sends what it can."""
         self.status, self.complete = "KILLED", False
+        self.recorder.tags({"nnexp.failure": "killed", "nnexp.error": (
+            "interrupted while ending the run (drawing or sending its files); its record is "
+            "complete: `nnexp sync` sends the rest, `nnexp resume` finishes it")})
         self.recorder.close()
-        self.recorder.record.update_meta(status="KILLED", synced=False)
-        why = ("interrupted while ending the run (drawing or sending its files); its record is "
-               f"complete: `nnexp sync {self.run_id}` sends the rest, `nnexp resume {self.run_id}` "
-               "finishes it")
-        try:
-            store.retry(self._client.log_batch, self.run_id, tags=[
-                RunTag("nnexp.failure", "killed"), RunTag("nnexp.error", why)])
-            store.retry(self._client.set_terminated, self.run_id, "KILLED")
-        except Exception:  # noqa: BLE001 - the store is away: the reaper ends it later
-            pass
+        self.recorder.record.update_meta(status="KILLED")
 
     def close(self, status: str | None = None) -> None:
         """End the run with ``status``: finish it if it has not ended, else change its final
         status (the caller failed after fit ended it). Always safe to call."""
-        if self.sink is None:
+        if self.recorder is None:
             return
         if self.complete is None:
             self.finish(status)
         elif status and status != self.status:
-            store.retry(self.sink.client.set_terminated, self.run_id, status)
-            self.recorder.record.update_meta(status=status)
-            self.status = status
+            self.complete = None
+            self.finish(status)
 
     # -- internals ---------------------------------------------------------------------------
     def _guarded(self, work) -> None:
@@ -243,21 +251,16 @@ class RunTracker:
         try:
             work()
         except Exception as exc:  # noqa: BLE001
-            warnings.warn(f"nnexp tracking: run {self.run_id}: {type(exc).__name__}: {exc}", stacklevel=3)
+            warnings.warn(f"nnexp tracking: run {self.run_name}: {type(exc).__name__}: {exc}", stacklevel=3)
 
-    def _pictures(self, run, where: str) -> None:
-        """The run's pictures into ``plots/`` (from its exported record, as ``nnexp plot run``
-        draws them) or, during training, ``plots/epoch_NNN/`` (from the record so far)."""
-        from nnexp.plots import draw_run, plot_run
+    def _progress_pictures(self, run, where: str) -> None:
+        """The run's pictures so far, during training (``plot_every_epochs``)."""
+        from nnexp.plots import plot_run
 
         rec = self.recorder.record
-        dataset = self.dataset if isinstance(self.dataset, Dataset) else None
-        if where == "plots":
-            draw_run(rec.artifacts, rec.artifacts / "plots", network=run.network, dataset=dataset,
-                     title=self.run_name)
-            return
         self.recorder.flush(run)
         hist = rec.histograms()
+        dataset = self.dataset if isinstance(self.dataset, Dataset) else None
         plot_run(run.history.to_frame(), rec.steps.read().reset_index(), rec.artifacts / where,
                  network=run.network, dataset=dataset, grad_hist=hist if len(hist["steps"]) else None)
 
@@ -270,6 +273,11 @@ class RunTracker:
         (self.recorder.record.artifacts / "explain.txt").write_text(ex.to_text())
 
 
+def _has_boundary(dataset) -> bool:
+    """A dataset whose decision boundary the pictures draw (2 features, classification)."""
+    return isinstance(dataset, Dataset) and dataset.n_features == 2 and dataset.task == "classification"
+
+
 def _end_tags(status: str, error, stop_reason: str | None) -> dict:
     tags = {}
     if stop_reason:
@@ -280,10 +288,3 @@ def _end_tags(status: str, error, stop_reason: str | None) -> dict:
         if error is not None:
             tags["nnexp.error"] = cap(f"{type(error).__name__}: {error}", TAG_MAX)
     return tags
-
-
-def _delete_tag(client, run_id: str, key: str) -> None:
-    try:
-        store.retry(client.delete_tag, run_id, key)
-    except Exception:  # noqa: BLE001 - absent: nothing to delete
-        pass

@@ -53,8 +53,11 @@ class Sink:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._final: str | None = None
-        #: Work to do once on the sink's thread before the final pass (exporting the record).
+        #: Work to do once in the final pass, after the status is set and before the files are
+        #: sent (exporting the record's tables, drawing its pictures); and what to do right
+        #: after the status is set (telling a waiting trainer).
         self.before_final = None
+        self.after_status = None
         self.cancelled = False  # set by cancel(): the final pass sets no status, sends no more files
         self.done = threading.Event()
 
@@ -152,6 +155,8 @@ class Sink:
         if self.cancelled:
             return
         store.retry(self.client.set_terminated, self.run_id, status)
+        if self.after_status is not None:
+            self.after_status()
         if self.before_final is not None:
             self._prepare()
         self._send_files()
