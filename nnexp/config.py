@@ -69,12 +69,13 @@ class TrackingConfig:
     :mod:`nnexp.tracking`; their defaults are ``DEFAULT_SETTINGS`` there).
 
     ``uri``: an MLflow tracking URI; a relative ``sqlite:///`` path is resolved against the
-    directory ``nnexp`` was launched from. ``experiment``: the MLflow experiment name
+    directory ``nnexp`` was launched from. Default: ``$MLFLOW_TRACKING_URI`` when set, else
+    ``sqlite:///mlflow.db`` (an interpolation, so ``nnexp --cfg job`` shows where it comes from). ``experiment``: the MLflow experiment name
     (default: the ``+experiment=`` config's name, else ``nnexp``).
     """
 
     enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
+    uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
     experiment: Optional[str] = None
     log_every: int = 0            # steps between per-step metric rows sent to MLflow; 0: auto
     max_points: int = 200         # with log_every 0: at most this many rows per run ...

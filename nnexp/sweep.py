@@ -18,6 +18,7 @@ result, gives the parent its summary, prints each failed job and sets a non-zero
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import traceback
 from pathlib import Path
@@ -33,6 +34,25 @@ RESULTS_DIR = "nnexp_jobs"
 #: The sweep this process launched: set by on_multirun_start, read at the end.
 _active: dict[str, Any] | None = None
 _failed: list[dict] = []
+#: The resolver in conf/config.yaml's output directories (``${nnexp.id:}``).
+LAUNCH_ID = "nnexp.id"
+
+
+def register_resolvers() -> None:
+    """``${nnexp.id:}``: a short random id, the same for every read within one launch.
+
+    It makes each launch's output directory its own, so sweeps started in the same second
+    never share a state file. Cached, and Hydra copies the cache into every job's config
+    (``load_sweep_config``), so the jobs, in any process, see the launching process's id.
+    Registered on import: every process that resolves a job's config imports this module
+    (Hydra unpickles the sweep callback there)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver(LAUNCH_ID):
+        OmegaConf.register_new_resolver(LAUNCH_ID, lambda: secrets.token_hex(3), use_cache=True)
+
+
+register_resolvers()
 
 
 class SweepConfigError(NnexpError):

@@ -32,8 +32,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="nnexp compare", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A leaderboard of an experiment's or a sweep's runs, as CSV and PNG.",
         epilog="examples:" + __doc__.split("Examples::")[1].split("\n\nThe table")[0])
-    p.add_argument("--uri", default=store.DEFAULT_URI,
-                   help="tracking URI (default: sqlite:///mlflow.db in the current directory)")
+    p.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI, "
+                   "else sqlite:///mlflow.db in the current directory)")
     p.add_argument("--experiment", "-e", help="experiment name (default: the most recently used)")
     p.add_argument("--sweep", "-s", nargs="?", const="latest",
                    help="a sweep's parent run id, or no value for the latest sweep")
@@ -53,7 +53,7 @@ def _count(text: str) -> int:
     return value
 
 
-def open_store(uri: str):
+def open_store(uri: str | None):
     """A client for an existing store; a missing SQLite file is an error, never created."""
     uri = store.resolve_uri(uri, Path.cwd())
     db = store.sqlite_path(uri)

@@ -34,7 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="only these components (default: all registered)")
     p.add_argument("--out", help="PNG file to write (default: <subject>.png)")
     g = p.add_argument_group("gradients (runs read from the MLflow store)")
-    g.add_argument("--uri", default=None, help="tracking URI (default: sqlite:///mlflow.db here)")
+    g.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI, "
+                   "else sqlite:///mlflow.db here)")
     g.add_argument("--experiment", "-e", help="experiment name (default: the most recent)")
     g.add_argument("--sweep", "-s", nargs="?", const="latest",
                    help="a sweep's parent run id, or no value for the latest sweep")
@@ -85,11 +86,10 @@ def plot_gradients(args) -> int:
     """Per-layer gradient norms of every run of a sweep (or experiment) in one chart."""
     from nnexp.commands import compare
     from nnexp.plots import plot_layer_gradients
-    from nnexp.tracking import store
     from nnexp.tracking.summary import runs_frame
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run is noise
-    _, mc = compare.open_store(args.uri or store.DEFAULT_URI)
+    _, mc = compare.open_store(args.uri)
     runs, title = compare.load_runs(mc, args.experiment, args.sweep)
     frame, config, _, _ = runs_frame([compare.record(r) for r in runs])
     table = sweep_layer_gradients(mc, frame, config, args.epoch)
