@@ -8,7 +8,8 @@ Each sub-directory is a complete one-module distribution with an ``nnexp`` entry
 - ``wrong_backward``: ``bad_tanh`` claims ``f'(z) = 1 - tanh(z)``;
 - ``misspelled``: implements ``register_activation`` (no such hook);
 
-and one healthy plugin, ``listener``, with lifecycle hooks only (it prints to stderr).
+one healthy plugin, ``listener``, with lifecycle hooks only (it prints to stderr), and
+``crash``, whose run with seed 13 SIGKILLs its own process (a job dying as if out of memory).
 
 :func:`pip_install` installs projects with ``pip install --target`` into a directory that a
 subprocess then gets on ``PYTHONPATH``: nnexp discovers them through the real
@@ -26,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BROKEN = ("broken_import", "hook_raises", "duplicate", "wrong_backward", "misspelled")
 LISTENER = "listener"
+CRASH = "crash"
 BIN = Path(sys.executable).parent
 NNEXP = str(BIN / "nnexp")
 
