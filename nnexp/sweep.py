@@ -226,6 +226,17 @@ def finish(status: str) -> None:
     print_summary(state, jobs, tracked)
 
 
+def abandon(reason: str) -> None:
+    """The launcher could not launch the jobs: the parent run ends FAILED with ``reason``
+    (the caller reports the error)."""
+    global _active
+    state, _active = _active, None
+    if state is not None and state.get("parent_run_id"):
+        from nnexp.tracking.sweep import abandon_sweep
+
+        abandon_sweep(state["uri"], state["parent_run_id"], reason)
+
+
 def interrupted() -> None:
     """Ctrl-C or SIGTERM during a sweep: close it as KILLED with the jobs that reported."""
     if _active is not None:
@@ -294,8 +305,10 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
             print(f"  #{job['job']} ({' '.join(overrides) or 'no overrides'}): {job['error']}")
     best = [line for line in (tracked or "").splitlines() if line.startswith("Best")]
     if state.get("parent_run_id"):
-        print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {state['uri']}",
-                                f"Look at it: mlflow ui --backend-store-uri {state['uri']}"]))
+        uri = state["uri"]
+        look = f"open {uri}" if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
+        print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
+                                f"Look at it: {look}"]))
     sys.stdout.flush()
 
 

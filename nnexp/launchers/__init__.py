@@ -17,6 +17,20 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from nnexp.errors import NnexpError
+
+
+class LaunchError(NnexpError):
+    """The sweep's jobs could not be launched (e.g. no Ray cluster at the address)."""
+
+    @classmethod
+    def abandon(cls, message: str) -> LaunchError:
+        """The error to raise, once the sweep's parent run is ended FAILED with it."""
+        from nnexp.sweep import abandon
+
+        abandon(message)
+        return cls(message)
+
 #: Hydra's launcher classes -> nnexp's subclasses of them.
 ADOPTED = {
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher":
@@ -62,3 +76,13 @@ def lost_job(config, num: int, overrides: Sequence[str], reason: str):
     result = job_lost(config, num, list(overrides), reason)
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=result,
                      task_name=str(config.hydra.job.name))
+
+
+def returned(config, job_return):
+    """A job's ``JobReturn`` as it comes back to the launching process: its result is
+    recorded there too, so the summary has it even when the job ran on another machine."""
+    from nnexp.sweep import record
+
+    if isinstance(getattr(job_return, "_return_value", None), dict):
+        record(config, job_return._return_value)
+    return job_return

@@ -43,6 +43,13 @@ def close_lost_runs(uri: str, experiment_id: str, parent_run_id: str, jobs: list
         store.retry(mc.set_terminated, run.info.run_id, job["status"])
 
 
+def abandon_sweep(uri: str, parent_run_id: str, reason: str) -> None:
+    """End a sweep whose jobs could not be launched: FAILED, the reason in ``nnexp.error``."""
+    mc = store.client(uri)
+    _log(mc, parent_run_id, {"nnexp.error": cap(reason, TAG_MAX)}, {})
+    store.retry(mc.set_terminated, parent_run_id, "FAILED")
+
+
 def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FINISHED",
               metric: str | None = None) -> str:
     """Summarise the jobs on the parent run, end it, and return a printable summary.
