@@ -4,6 +4,7 @@
 #   bash scripts/server.sh start    # prints the tracking.uri to use (and an export line)
 #   bash scripts/server.sh status   # what runs, and the tracking.uri
 #   bash scripts/server.sh stop     # stops both (the data stays in the server directory)
+#   bash scripts/server.sh install  # only installs PostgreSQL and the driver (as start does)
 #
 # start installs Debian's postgresql package if missing (apt-get, as root; no cluster or
 # system service is created), creates a database cluster in $NNEXP_SERVER_DIR/pg (initdb,
@@ -141,6 +142,11 @@ stop_postgres() {
 }
 
 case "${1:-}" in
+  install)
+    ensure_driver
+    [ -n "$(pg_bin)" ] || install_postgres
+    [ -n "$(pg_bin)" ] || die "no pg_ctl found after installing postgresql"
+    ;;
   start)
     ensure_driver
     start_postgres
@@ -162,8 +168,8 @@ case "${1:-}" in
     else
       echo "postgresql: stopped"
     fi
-    mlflow_running && healthy && echo "tracking.uri=$URI"
+    if mlflow_running && healthy; then echo "tracking.uri=$URI"; fi
     ;;
   *)
-    echo "usage: bash scripts/server.sh start|stop|status" >&2; exit 2 ;;
+    echo "usage: bash scripts/server.sh start|stop|status|install" >&2; exit 2 ;;
 esac

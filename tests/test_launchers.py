@@ -12,7 +12,7 @@ import signal
 import pytest
 from plugin_fixtures import CRASH, HERE, pip_install
 
-from conftest import FAST, Watched, run_nnexp, store_runs
+from conftest import FAST, Watched, need, run_nnexp, store_runs
 
 XOR = ["+experiment=xor", "trainer.epochs=3", *FAST]
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
@@ -60,3 +60,19 @@ def test_sigterm_during_a_joblib_sweep_ends_every_running_job_killed(tmp_path):
     assert [p.info.status for p in parents] == ["KILLED"]
     assert children and {c.info.status for c in children.values()} == {"KILLED"}
     assert "#2 (seed=2): not run or not finished: the sweep was interrupted" in sweep.stdout
+
+
+@pytest.mark.system
+def test_a_dead_submitit_job_is_failed_with_its_state_and_the_rest_run(crash_site, tmp_path):
+    need("hydra_plugins.hydra_submitit_launcher", "slurm")
+    out = run_nnexp(["-m", *XOR, "seed=0,13", "hydra/launcher=submitit_local"], tmp_path,
+                    timeout=300, env={"PYTHONPATH": str(crash_site)})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "sweep of 2 jobs: 1 FAILED, 1 FINISHED" in out.stdout
+    assert "#1 (seed=13): the job did not finish: submitit job" in out.stdout
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert children["0"].info.status == "FINISHED" and "test_loss" in children["0"].data.metrics
+    assert children["13"].info.status == "FAILED"
+    assert "produced no result" in children["13"].data.tags["nnexp.error"]
+    assert [p.info.status for p in parents] == ["FAILED"]
