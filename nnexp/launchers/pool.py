@@ -40,11 +40,14 @@ class Outcome:
 
 def exit_reason(exitcode: int | None) -> str:
     """``-9`` -> "its process was killed by SIGKILL (out of memory?)"; ``3`` -> "... code 3"."""
-    if exitcode is not None and exitcode < 0 and -exitcode in signal.Signals._value2member_map_:
+    if exitcode is None or exitcode >= 0:
+        return f"its process exited with code {exitcode}"
+    try:
         name = signal.Signals(-exitcode).name
-        hint = " (out of memory, or killed)" if exitcode == -signal.SIGKILL else ""
-        return f"its process was killed by {name}{hint}"
-    return f"its process exited with code {exitcode}"
+    except ValueError:
+        name = f"signal {-exitcode}"
+    hint = " (out of memory, or killed)" if exitcode == -signal.SIGKILL else ""
+    return f"its process was killed by {name}{hint}"
 
 
 def _serve(conn, payload: bytes) -> None:
