@@ -42,9 +42,10 @@ def probe(address, timeout: float = 5.0) -> None:
 
 def single_machine(address) -> None:
     """Before ray is imported: a cluster on 127.0.0.1 is only reachable by a driver in Ray's
-    single-machine mode (else Ray takes the machine's external address as its own)."""
-    host = str(address or "").rsplit(":", 1)[0]
-    if host in ("127.0.0.1", "localhost"):
+    single-machine mode (else Ray takes the machine's external address as its own), and a Ray
+    of the driver's own (no address) then listens on 127.0.0.1 only."""
+    host = str(address or "").removeprefix("ray://").rsplit(":", 1)[0]
+    if host in ("", "127.0.0.1", "localhost"):
         os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
 
 if ray_launcher is not None:
