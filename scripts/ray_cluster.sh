@@ -3,7 +3,8 @@
 #
 #   bash scripts/ray_cluster.sh start    # `ray start --head`; prints the address to use
 #   bash scripts/ray_cluster.sh status
-#   bash scripts/ray_cluster.sh stop     # ends what start started (never another Ray)
+#   bash scripts/ray_cluster.sh stop     # ends what start started (never another Ray), and
+#                                        # removes its files (/tmp/nnexp-ray-PORT)
 #
 # Needs nnexp[ray] in the venv (start installs it: pip install 'nnexp[ray]').
 # Settings: NNEXP_RAY_PORT (default 6380), NNEXP_RAY_CPUS (default: every core),
@@ -60,7 +61,7 @@ case "${1:-}" in
       for _ in $(seq 60); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
       kill -KILL -- "-$pid" 2>/dev/null || true
     fi
-    rm -f "$PIDFILE"
+    rm -rf "$TMP"  # Ray's sockets, session files and logs
     echo "ray_cluster.sh: stopped" >&2
     ;;
   *) echo "usage: bash scripts/ray_cluster.sh start|stop|status" >&2; exit 2 ;;

@@ -48,6 +48,7 @@ def single_machine(address) -> None:
     if host in ("", "127.0.0.1", "localhost"):
         os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
 
+
 if ray_launcher is not None:
 
     class RayLauncher(ray_launcher.RayLauncher):
@@ -56,7 +57,6 @@ if ray_launcher is not None:
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
             single_machine(self.ray_cfg.init.get("address"))
             import ray
-            from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
 
             setup_globals()
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -67,21 +67,25 @@ if ray_launcher is not None:
                 self.ray_cfg.remote.setdefault("max_retries", 0)
             calls = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
             log.info(f"Ray is launching {len(calls)} jobs on {ray.cluster_resources().get('CPU', 0):g} CPUs")
-            refs = []
-            for num, overrides in calls:
-                log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
-                config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-                with open_dict(config):  # Ray's workers run elsewhere: the sweep dir made absolute
-                    config.hydra.job.id, config.hydra.job.num = f"job_id_for_{num}", num
-                    config.hydra.sweep.dir = str(sweep_dir)
-                refs.append(launch_job_on_ray(self.hydra_context, self.ray_cfg.remote, config,
-                                              self.task_function, Singleton.get_state()))
+            refs = [self._submit(num, overrides, sweep_dir) for num, overrides in calls]
             try:
                 return [self._wait(ref, num, overrides) for ref, (num, overrides) in zip(refs, calls)]
             except KeyboardInterrupt:
                 for ref in refs:
                     ray.cancel(ref)
                 raise
+
+        def _submit(self, num: int, overrides: list[str], sweep_dir: Path):
+            """One job as a Ray task; its sweep directory absolute (Ray's workers run elsewhere)."""
+            from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+            log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
+            config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            with open_dict(config):
+                config.hydra.job.id, config.hydra.job.num = f"job_id_for_{num}", num
+                config.hydra.sweep.dir = str(sweep_dir)
+            return launch_job_on_ray(self.hydra_context, self.ray_cfg.remote, config,
+                                     self.task_function, Singleton.get_state())
 
         def _connect(self) -> None:
             from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
