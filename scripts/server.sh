@@ -83,16 +83,17 @@ start_postgres() {
   password=$(cat "$DIR/password")
   if [ ! -f "$data/PG_VERSION" ]; then
     say "creating the database cluster in $data"
-    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data" "$(dirname "$data")"
+    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
     local pwfile; pwfile=$(mktemp); echo "$password" > "$pwfile"
     [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
     as_pg "$bin/initdb" -D "$data" -U nnexp --pwfile="$pwfile" -A scram-sha-256 -E UTF8 >/dev/null
     rm -f "$pwfile"
   fi
   if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    as_pg "$bin/pg_ctl" -D "$data" -l "$data/../postgres.log" -w -t 60 start \
+    touch "$DIR/postgres.log"; [ "$(id -u)" = 0 ] && chown postgres "$DIR/postgres.log"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$DIR/postgres.log" -w -t 60 start \
       -o "-c listen_addresses=$HOST -p $PG_PORT -c unix_socket_directories=''" >/dev/null \
-      || die "PostgreSQL did not start; see $(dirname "$data")/postgres.log"
+      || die "PostgreSQL did not start; see $DIR/postgres.log"
   fi
   PGPASSWORD=$password "$bin/psql" -h $HOST -p "$PG_PORT" -U nnexp -d postgres -qtAc \
     "SELECT 1 FROM pg_database WHERE datname = 'mlflow'" | grep -q 1 \
