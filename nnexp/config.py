@@ -98,12 +98,13 @@ class TrackingConfig:
     defaults are ``DEFAULT_SETTINGS`` there).
 
     ``uri``: an MLflow tracking URI; a relative ``sqlite:///`` path is resolved against the
-    directory ``nnexp`` was launched from. ``experiment``: the MLflow experiment name
+    directory ``nnexp`` was launched from. Default: ``$MLFLOW_TRACKING_URI`` when set, else
+    ``sqlite:///mlflow.db`` (an interpolation, so ``nnexp --cfg job`` shows where it comes from). ``experiment``: the MLflow experiment name
     (default: the ``+experiment=`` config's name, else ``nnexp``).
     """
 
     enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
+    uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
     experiment: Optional[str] = None
     flush_every_s: float = 1.0      # seconds between writes of the record and sends to the store
     heartbeat_every_s: float = 10.0  # seconds between liveness heartbeats in the store

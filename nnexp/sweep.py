@@ -13,11 +13,19 @@ Each job (:func:`run_job`) catches its own failure, records it in a result file 
 normally: a job that raises makes Hydra skip ``on_multirun_end`` and report only the first
 failure, and ``sys.exit`` in a job aborts the sweep. At the end the callback reads every
 result, gives the parent its summary, prints each failed job and sets a non-zero exit code.
+
+A job whose process dies cannot record itself: nnexp's launchers (:mod:`nnexp.launchers`,
+swapped in for Hydra's joblib, Ray and submitit ones before the sweep starts) record it
+FAILED with how it died (:func:`job_lost`), and :func:`finish` closes its MLflow run, which
+would otherwise stay RUNNING. The callback also carries the sweep's state to the jobs
+(``on_job_start`` runs where the job runs), so workers need not see the state file, and the
+launchers record each job's result in the launching process as it comes back.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import traceback
 from pathlib import Path
@@ -25,6 +33,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from nnexp import launchers
 from nnexp.errors import NnexpError
 
 STATE_FILE = "nnexp_sweep.json"
@@ -33,6 +42,27 @@ RESULTS_DIR = "nnexp_jobs"
 #: The sweep this process launched: set by on_multirun_start, read at the end.
 _active: dict[str, Any] | None = None
 _failed: list[dict] = []
+#: The sweep of the job this process runs, from the callback (see on_job_start).
+_job_state: dict[str, Any] | None = None
+#: The resolver in conf/config.yaml's output directories (``${nnexp.id:}``).
+LAUNCH_ID = "nnexp.id"
+
+
+def register_resolvers() -> None:
+    """``${nnexp.id:}``: a short random id, the same for every read within one launch.
+
+    It makes each launch's output directory its own, so sweeps started in the same second
+    never share a state file. Cached, and Hydra copies the cache into every job's config
+    (``load_sweep_config``), so the jobs, in any process, see the launching process's id.
+    Registered on import: every process that resolves a job's config imports this module
+    (Hydra unpickles the sweep callback there)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver(LAUNCH_ID):
+        OmegaConf.register_new_resolver(LAUNCH_ID, lambda: secrets.token_hex(3), use_cache=True)
+
+
+register_resolvers()
 
 
 class SweepConfigError(NnexpError):
@@ -51,8 +81,8 @@ class SweepAborted(BaseException):
 
 
 def reset() -> None:
-    global _active, _failed
-    _active, _failed = None, []
+    global _active, _failed, _job_state
+    _active, _failed, _job_state = None, [], None
 
 
 def exit_code() -> int:
@@ -64,11 +94,19 @@ def exit_code() -> int:
 class SweepCallback(Callback):
     """Opens the sweep (validate, parent run, state file) and closes it (summary)."""
 
+    def __init__(self):
+        self.state: dict | None = None  # pickled with the callback to the jobs' processes
+
     def on_multirun_start(self, config, **kwargs) -> None:
         try:
             self._start(config)
         except Exception as exc:
             raise SweepAborted(exc) from exc
+        launchers.adopt(config)
+
+    def on_job_start(self, config, **kwargs) -> None:
+        global _job_state
+        _job_state = self.state
 
     def on_multirun_end(self, config, **kwargs) -> None:
         try:
@@ -92,7 +130,7 @@ class SweepCallback(Callback):
             state.update(_open_parent(config, jobs))
         Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)
         (Path(state["sweep_dir"]) / STATE_FILE).write_text(json.dumps(state, indent=1))
-        _active = state
+        _active = self.state = state
 
 
 def _open_parent(config, jobs) -> dict:
@@ -187,8 +225,20 @@ def finish(status: str) -> None:
     if state.get("parent_run_id"):
         from nnexp import tracking
 
+        tracking.close_lost_runs(state["uri"], state["experiment_id"], state["parent_run_id"], jobs)
         tracked = tracking.end_sweep(state["uri"], state["parent_run_id"], jobs, status)
     print_summary(state, jobs, tracked)
+
+
+def abandon(reason: str) -> None:
+    """The launcher could not launch the jobs: the parent run ends FAILED with ``reason``
+    (the caller reports the error)."""
+    global _active
+    state, _active = _active, None
+    if state is not None and state.get("parent_run_id"):
+        from nnexp.tracking.sweep import abandon_sweep
+
+        abandon_sweep(state["uri"], state["parent_run_id"], reason)
 
 
 def interrupted() -> None:
@@ -214,6 +264,20 @@ def _lost(num: int, overrides: list[str], sweep_status: str) -> dict:
             "status": "KILLED" if killed else "FAILED", "metrics": {}, "params": {},
             "error": "not run or not finished: the sweep was interrupted" if killed
             else "the job never reported a result (its process died)"}
+
+
+def job_lost(config, num: int, overrides: list[str], reason: str) -> dict:
+    """Record a job that did not return (its process died: ``reason`` says how) as FAILED,
+    from the launching process; :func:`finish` closes its MLflow run."""
+    result = _lost(num, overrides, "FINISHED")
+    result["error"] = f"the job did not finish: {reason}"
+    record(config, result)
+    return result
+
+
+def record(config, result: dict) -> None:
+    """Write a job's result into the sweep directory of ``config`` (a job's or the sweep's)."""
+    _write_result(_absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd), result)
 
 
 def varying(jobs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
@@ -245,8 +309,10 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
             print(f"  #{job['job']} ({' '.join(overrides) or 'no overrides'}): {job['error']}")
     best = [line for line in (tracked or "").splitlines() if line.startswith("Best")]
     if state.get("parent_run_id"):
-        print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {state['uri']}",
-                                f"Look at it: mlflow ui --backend-store-uri {state['uri']}"]))
+        uri = state["uri"]
+        look = f"open {uri}" if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
+        print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
+                                f"Look at it: {look}"]))
     sys.stdout.flush()
 
 
@@ -259,7 +325,8 @@ def run_job(cfg, hc) -> dict:
     result = new_result(hc)
     sweep_dir = _absolute(hc.sweep.dir, hc.runtime.cwd)
     try:
-        state = json.loads((sweep_dir / STATE_FILE).read_text())
+        state = _job_state if _job_state and _job_state["sweep_dir"] == str(sweep_dir) else \
+            json.loads((sweep_dir / STATE_FILE).read_text())
         if state.get("jobs"):  # name the run by what varies across the sweep
             result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
         with StopAtStepEnd():

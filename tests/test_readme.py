@@ -20,6 +20,6 @@ def test_readme_python_example_runs_and_reproduces_the_tutorial_gradient():
 
 def test_readme_names_the_two_setup_commands_that_exist():
     text = README.read_text()
-    for script in ("scripts/demo.sh", "scripts/test.sh"):
+    for script in ("scripts/demo.sh", "scripts/test.sh", "scripts/server.sh", "scripts/ray_cluster.sh"):
         assert f"bash {script}" in text
         assert (README.parent / script).exists()

@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="PNG file to write (default: <subject>.png); for run: a "
                                  "directory to keep copies of the pictures in")
     g = p.add_argument_group("gradients and run (runs read from the MLflow store)")
-    g.add_argument("--uri", default=None, help="tracking URI (default: sqlite:///mlflow.db here)")
+    g.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
     g.add_argument("--experiment", "-e", help="experiment name (default: the most recent)")
     g.add_argument("--sweep", "-s", nargs="?", const="latest",
                    help="a sweep's parent run id, or no value for the latest sweep")

@@ -52,7 +52,8 @@ from nnexp.tracking.store import (
     ensure_experiment,
     resolve_uri,
 )
-from nnexp.tracking.sweep import end_sweep, start_sweep
+from nnexp.tracking.sweep import close_lost_runs, end_sweep, start_sweep
 
-__all__ = ["DEFAULT_SETTINGS", "DEFAULT_URI", "RunTracker", "TrackingError", "end_sweep",
-           "ensure_experiment", "flatten_config", "preflight", "reap", "resolve_uri", "start_sweep"]
+__all__ = ["DEFAULT_SETTINGS", "DEFAULT_URI", "RunTracker", "TrackingError", "close_lost_runs",
+           "end_sweep", "ensure_experiment", "flatten_config", "preflight", "reap", "resolve_uri",
+           "start_sweep"]

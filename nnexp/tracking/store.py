@@ -1,11 +1,19 @@
 """Where runs go: URI resolution, the store and experiment set up once, retried writes.
 
+Any number of nnexp processes may open one store at once: MLflow creates (migrates) a
+brand-new database the first time a process opens it, and two processes doing that together
+break each other ("table ... already exists"). :func:`client` therefore opens a database store
+under a file lock: beside the SQLite file, or in the temp directory for a database server.
+
 mlflow is imported inside functions only, so importing this module costs nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -14,9 +22,14 @@ from pathlib import Path
 from nnexp.errors import NnexpError, did_you_mean
 
 DEFAULT_URI = "sqlite:///mlflow.db"
+#: Where the URI comes from when none is given (tracking.uri's default reads it too).
+URI_ENV = "MLFLOW_TRACKING_URI"
+#: URI schemes of databases MLflow opens directly (SQLAlchemy dialects).
+DATABASES = ("postgresql", "mysql", "mssql")
 #: HTTP retry settings for a remote server (MLflow's defaults retry for ~4 minutes).
+#: MLflow's own "View run ... at URL" line per ended run is left out: nnexp says where to look.
 HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 PROBE_TIMEOUT = 5.0
 LOCK_RETRIES = 8
 
@@ -25,11 +38,19 @@ class TrackingError(NnexpError):
     """The tracking store cannot be reached or used: says which URI and what to do."""
 
 
+def default_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` when set (and not empty), else ``sqlite:///mlflow.db``."""
+    return os.environ.get(URI_ENV) or DEFAULT_URI
+
+
 def resolve_uri(uri: str | None, launch_dir) -> str:
     """``sqlite:///rel.db`` or a bare path -> ``sqlite:////abs/rel.db`` against ``launch_dir``;
-    ``http(s)://`` and other schemes unchanged."""
-    uri = str(uri or DEFAULT_URI)
-    if uri.startswith(("http://", "https://", "databricks", "postgresql", "mysql", "mssql")):
+    ``postgresql://`` -> ``postgresql+psycopg://`` when only psycopg 3 is installed;
+    ``http(s)://`` and other schemes unchanged. No URI: :func:`default_uri`."""
+    uri = str(uri or default_uri())
+    if uri.startswith("postgresql"):
+        return _postgresql(uri)
+    if uri.startswith(("http://", "https://", "databricks", *DATABASES)):
         return uri
     if uri.startswith("sqlite:///"):
         path = uri[len("sqlite:///"):]
@@ -44,6 +65,25 @@ def resolve_uri(uri: str | None, launch_dir) -> str:
     return "sqlite:///" + str(full.resolve())
 
 
+def _postgresql(uri: str) -> str:
+    """A PostgreSQL URI whose driver is installed, or one error naming the extra."""
+    scheme, _, rest = uri.partition("://")
+    driver = scheme.partition("+")[2] or ("psycopg2" if _installed("psycopg2") else "psycopg")
+    if not _installed(driver):
+        raise TrackingError(
+            f"tracking.uri {uri!r} needs a PostgreSQL driver, and {driver} is not installed. "
+            "Install it with `pip install 'nnexp[server]'` (psycopg 3), or use an http:// "
+            "server URI (`bash scripts/server.sh start` prints one).")
+    return f"postgresql+{driver}://{rest}"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked (None in sys.modules)
+        return False
+
+
 def is_http(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
@@ -53,8 +93,24 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+def lock_path(uri: str) -> Path | None:
+    """The file lock that serialises opening (so creating) the database of ``uri``:
+    ``mlflow.db.lock`` beside a SQLite file, one per database URI in the temp directory for
+    a database server (processes on one machine), None for an HTTP server (it migrates)."""
+    db = sqlite_path(uri)
+    if db is not None:
+        return db.with_name(db.name + ".lock")
+    if uri.startswith(DATABASES):
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"nnexp-store-{digest}.lock"
+    return None
+
+
 def client(uri: str):
-    """An ``MlflowClient`` for ``uri`` (HTTP retries bounded, migration chatter quiet)."""
+    """An ``MlflowClient`` for ``uri`` (HTTP retries bounded, migration chatter quiet).
+
+    MLflow opens a database store once per process (and creates its tables if missing): that
+    first opening holds :func:`lock_path`, so concurrent processes never migrate together."""
     if is_http(uri):
         for key, value in HTTP_ENV.items():
             os.environ.setdefault(key, value)
@@ -63,7 +119,14 @@ def client(uri: str):
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    lock = lock_path(uri)
+    if lock is None:
+        return MlflowClient(tracking_uri=uri)
+    from filelock import FileLock
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock):
+        return MlflowClient(tracking_uri=uri)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -118,10 +181,7 @@ def ensure_experiment(uri: str, experiment_name: str) -> str:
     """
     if is_http(uri):
         check_server(uri)
-    db = sqlite_path(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    mc = client(uri)
+    mc = client(uri)  # creates the SQLite file's directory with its lock
     exp = retry(mc.get_experiment_by_name, experiment_name)
     if exp is None:
         try:

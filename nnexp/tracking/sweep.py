@@ -22,6 +22,34 @@ def start_sweep(uri: str, experiment_id: str, name: str, tags: dict | None = Non
     return run.info.run_id
 
 
+def close_lost_runs(uri: str, experiment_id: str, parent_run_id: str, jobs: list[dict]) -> None:
+    """End the child runs of jobs that never reported (their process died) and left them
+    RUNNING: status and reason from the job (tags ``nnexp.failure``/``nnexp.error``). Each
+    such job gets the ``run_id``/``run_name`` of its run (tag ``nnexp.job``), if it had one."""
+    lost = {str(j["job"]): j for j in jobs if j.get("run_id") is None and j.get("status") != "FINISHED"}
+    if not lost:
+        return
+    mc = store.client(uri)
+    children = store.retry(mc.search_runs, [str(experiment_id)],
+                           f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000)
+    for run in children:
+        job = lost.get(run.data.tags.get("nnexp.job", ""))
+        if job is None or run.info.status != "RUNNING":
+            continue
+        job["run_id"], job["run_name"] = run.info.run_id, run.info.run_name
+        failure = "killed" if job["status"] == "KILLED" else "process_died"
+        tags = {"nnexp.failure": failure, "nnexp.error": cap(job.get("error") or "", TAG_MAX)}
+        _log(mc, run.info.run_id, tags, {})
+        store.retry(mc.set_terminated, run.info.run_id, job["status"])
+
+
+def abandon_sweep(uri: str, parent_run_id: str, reason: str) -> None:
+    """End a sweep whose jobs could not be launched: FAILED, the reason in ``nnexp.error``."""
+    mc = store.client(uri)
+    _log(mc, parent_run_id, {"nnexp.error": cap(reason, TAG_MAX)}, {})
+    store.retry(mc.set_terminated, parent_run_id, "FAILED")
+
+
 def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FINISHED",
               metric: str | None = None) -> str:
     """Summarise the jobs on the parent run, end it, and return a printable summary.

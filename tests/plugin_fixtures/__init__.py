@@ -9,8 +9,9 @@ Each sub-directory is a complete one-module distribution with an ``nnexp`` entry
 - ``wrong_backward``: ``bad_tanh`` claims ``f'(z) = 1 - tanh(z)``;
 - ``misspelled``: implements ``register_activation`` (no such hook);
 
-and two healthy plugins: ``listener``, with lifecycle hooks only (it prints to stderr), and
-``twin`` (``fixture_twin``, ``twin_only``).
+two healthy plugins: ``listener``, with lifecycle hooks only (it prints to stderr), and
+``twin`` (``fixture_twin``, ``twin_only``); and ``crash``, whose run with seed 13 SIGKILLs its
+own process (a job dying as if out of memory).
 
 :func:`pip_install` installs projects with ``pip install --target`` into a directory that a
 subprocess then gets on ``PYTHONPATH``: nnexp discovers them through the real
@@ -29,6 +30,7 @@ HERE = Path(__file__).parent
 BROKEN = ("broken_import", "hook_raises", "duplicate", "wrong_backward", "misspelled")
 LISTENER = "listener"
 TWIN = "twin"
+CRASH = "crash"
 BIN = Path(sys.executable).parent
 NNEXP = str(BIN / "nnexp")
 

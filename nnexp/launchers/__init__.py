@@ -1,0 +1,88 @@
+"""Hydra's launchers, with what a tracked sweep needs added.
+
+nnexp's sweep callback (:mod:`nnexp.sweep`) swaps Hydra's joblib, Ray and submitit launchers
+for the subclasses here (:func:`adopt`), so the usual ``hydra/launcher=joblib``, ``ray``,
+``submitit_local`` and ``submitit_slurm`` (and the presets in ``conf/hydra/launcher``) run
+every job of a sweep, even when one job's process dies (SIGKILL, out of memory, a lost node):
+that job is recorded FAILED with how it died, its MLflow run is closed, the others go on.
+
+- joblib: ``hydra_plugins.nnexp_launchers.joblib_launcher.JoblibLauncher`` runs the jobs on
+  :class:`nnexp.launchers.pool.WorkerPool` instead of loky, whose pool breaks (and kills every
+  running job) when one worker dies;
+- Ray and submitit: the same launchers, waiting for each job on its own, so one lost job is
+  one failed job instead of an exception that ends the sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from nnexp.errors import NnexpError
+
+
+class LaunchError(NnexpError):
+    """The sweep's jobs could not be launched (e.g. no Ray cluster at the address)."""
+
+    @classmethod
+    def abandon(cls, message: str) -> LaunchError:
+        """The error to raise, once the sweep's parent run is ended FAILED with it."""
+        from nnexp.sweep import abandon
+
+        abandon(message)
+        return cls(message)
+
+#: Hydra's launcher classes -> nnexp's subclasses of them.
+ADOPTED = {
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher":
+        "hydra_plugins.nnexp_launchers.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher":
+        "hydra_plugins.nnexp_launchers.ray_launcher.RayLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher":
+        "hydra_plugins.nnexp_launchers.submitit_launcher.LocalLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher":
+        "hydra_plugins.nnexp_launchers.submitit_launcher.SlurmLauncher",
+}
+
+
+def adopt(config) -> None:
+    """Point ``hydra.launcher._target_`` at nnexp's subclass of the chosen Hydra launcher
+    (before Hydra instantiates it); any other launcher is left as it is."""
+    from omegaconf import open_dict, read_write
+
+    launcher = config.hydra.launcher
+    target = launcher.get("_target_")
+    if target in ADOPTED:
+        with read_write(launcher), open_dict(launcher):
+            launcher._target_ = ADOPTED[target]
+
+
+def reason(problem: str) -> str:
+    """A one-line reason: a traceback is printed whole (stderr) and named by its last line."""
+    import sys
+
+    if not problem.startswith("Traceback"):
+        return problem
+    print(problem, file=sys.stderr, flush=True)
+    return problem.strip().splitlines()[-1]
+
+
+def lost_job(config, num: int, overrides: Sequence[str], reason: str):
+    """The ``JobReturn`` of a job whose process died before it returned: its result is
+    recorded FAILED with ``reason`` (:func:`nnexp.sweep.job_lost`), as a job that failed."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from nnexp.sweep import job_lost
+
+    result = job_lost(config, num, list(overrides), reason)
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=result,
+                     task_name=str(config.hydra.job.name))
+
+
+def returned(config, job_return):
+    """A job's ``JobReturn`` as it comes back to the launching process: its result is
+    recorded there too, so the summary has it even when the job ran on another machine."""
+    from nnexp.sweep import record
+
+    if isinstance(getattr(job_return, "_return_value", None), dict):
+        record(config, job_return._return_value)
+    return job_return

@@ -1,0 +1,78 @@
+"""Sweeps whose jobs die: the launchers record the dead job and run the rest.
+
+The ``crash`` fixture plugin (tests/plugin_fixtures/crash) SIGKILLs the process of a run with
+seed 13 at its first epoch's end, as the OOM killer would; it is pip-installed and reaches the
+real ``nnexp`` through PYTHONPATH, like any plugin.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from plugin_fixtures import CRASH, HERE, pip_install
+
+from conftest import FAST, Watched, need, run_nnexp, store_runs
+
+XOR = ["+experiment=xor", "trainer.epochs=3", *FAST]
+JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+
+@pytest.fixture(scope="module")
+def crash_site(tmp_path_factory):
+    return pip_install([HERE / CRASH], tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("build"))
+
+
+def split(runs):
+    parents = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
+    children = {r.data.params["seed"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    return parents, children
+
+
+def test_a_job_whose_process_dies_is_failed_with_the_reason_and_the_rest_run(crash_site, tmp_path):
+    out = run_nnexp(["-m", *XOR, "seed=0,13,2,3", *JOBLIB], tmp_path, timeout=300,
+                    env={"PYTHONPATH": str(crash_site)})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "sweep of 4 jobs: 1 FAILED, 3 FINISHED" in out.stdout
+    assert "#1 (seed=13): the job did not finish: its process was killed by SIGKILL" in out.stdout
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert sorted(children) == ["0", "13", "2", "3"]
+    dead = children.pop("13")
+    assert dead.info.status == "FAILED"  # not left RUNNING
+    assert dead.data.tags["nnexp.failure"] == "process_died"
+    assert "killed by SIGKILL" in dead.data.tags["nnexp.error"]
+    assert {c.info.status for c in children.values()} == {"FINISHED"}
+    assert all("test_loss" in c.data.metrics for c in children.values())
+    [parent] = parents
+    assert parent.info.status == "FAILED" and parent.data.tags["nnexp.failed_jobs"] == "1"
+    assert "seed=13" in parent.data.tags["nnexp.failures"]
+    assert "killed by SIGKILL" in parent.data.tags["nnexp.failures"]
+
+
+def test_sigterm_during_a_joblib_sweep_ends_every_running_job_killed(tmp_path):
+    sweep = Watched(["-m", "+experiment=xor", "trainer.epochs=100000", *FAST,
+                     "tracking.flush_every_s=0", "seed=0,1,2", *JOBLIB], tmp_path)
+    sweep.wait_for_logged_epoch(tmp_path / "mlflow.db", timeout=180)
+    assert sweep.stop(signal.SIGTERM) == 143, sweep.stdout + sweep.stderr
+    assert "Traceback" not in sweep.stderr, sweep.stderr
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert children and {c.info.status for c in children.values()} == {"KILLED"}
+    assert "#2 (seed=2): not run or not finished: the sweep was interrupted" in sweep.stdout
+
+
+@pytest.mark.system
+def test_a_dead_submitit_job_is_failed_with_its_state_and_the_rest_run(crash_site, tmp_path):
+    need("hydra_plugins.hydra_submitit_launcher", "slurm")
+    out = run_nnexp(["-m", *XOR, "seed=0,13", "hydra/launcher=submitit_local"], tmp_path,
+                    timeout=300, env={"PYTHONPATH": str(crash_site)})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "sweep of 2 jobs: 1 FAILED, 1 FINISHED" in out.stdout
+    assert "#1 (seed=13): the job did not finish: submitit job" in out.stdout
+    parents, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert children["0"].info.status == "FINISHED" and "test_loss" in children["0"].data.metrics
+    assert children["13"].info.status == "FAILED"
+    assert "produced no result" in children["13"].data.tags["nnexp.error"]
+    assert [p.info.status for p in parents] == ["FAILED"]

@@ -1,0 +1,132 @@
+"""System tests with real parts (``-m system``): PostgreSQL + ``mlflow server`` started by
+scripts/server.sh, a local Ray cluster started by scripts/ray_cluster.sh, 4-job sweeps into
+the server through the joblib and Ray launchers, every value read back with MlflowClient.
+
+They need ``nnexp[server,ray,slurm]`` and Debian's postgresql (server.sh installs it as root):
+without them they are skipped, unless NNEXP_SYSTEM=1 (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import FAST, need, run_nnexp
+from tracking_helpers import free_port
+
+pytestmark = pytest.mark.system
+ROOT = Path(__file__).resolve().parents[1]
+XOR = ["+experiment=xor", "trainer.epochs=2", *FAST]
+
+
+def script(name: str, action: str, env: dict, timeout: float = 600) -> str:
+    """Run scripts/NAME start|stop|status with ``env``; its stdout (fails with its stderr)."""
+    out = subprocess.run(["bash", str(ROOT / "scripts" / name), action], capture_output=True,
+                         text=True, timeout=timeout, env={**os.environ, "NNEXP_VENV": sys.prefix, **env})
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def server():
+    """scripts/server.sh on free ports, in a directory the postgres user can reach."""
+    need("psycopg", "server")
+    home = Path(tempfile.mkdtemp(prefix="nnexp-server-", dir="/tmp"))
+    home.chmod(0o755)
+    env = {"NNEXP_SERVER_DIR": str(home), "NNEXP_MLFLOW_PORT": str(free_port()),
+           "NNEXP_PG_PORT": str(free_port())}
+    try:
+        out = script("server.sh", "start", env)
+        uri = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("tracking.uri="))
+        yield {"uri": uri, "home": home, "env": env}
+    finally:
+        try:
+            script("server.sh", "stop", env)
+            assert "mlflow server: stopped" in script("server.sh", "status", env)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    need("hydra_plugins.hydra_ray_launcher", "ray")
+    env = {"NNEXP_RAY_PORT": str(free_port()), "NNEXP_RAY_CPUS": "2"}
+    try:
+        out = script("ray_cluster.sh", "start", env)
+        yield next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("export RAY_ADDRESS="))
+    finally:
+        script("ray_cluster.sh", "stop", env)
+
+
+def check_sweep(server, launch_dir: Path, out, experiment: str) -> None:
+    """Everything the sweep printed and wrote, as the server holds it."""
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "sweep of 4 jobs: 4 FINISHED" in out.stdout
+    mc = MlflowClient(server["uri"])
+    exp = mc.get_experiment_by_name(experiment)
+    runs = mc.search_runs([exp.experiment_id], max_results=100)
+    [parent] = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(runs) == 5 and len(children) == 4
+    assert parent.info.status == "FINISHED" and parent.info.run_id in out.stdout
+    assert parent.data.tags["nnexp.jobs"] == "4" and parent.data.tags["nnexp.failed_jobs"] == "0"
+    assert {"sweep.csv", "summary.txt"} <= {a.path for a in mc.list_artifacts(parent.info.run_id)}
+    [state] = launch_dir.glob("multirun/*/*/nnexp_sweep.json")
+    results = {int(p.stem): json.loads(p.read_text()) for p in state.parent.glob("nnexp_jobs/*.json")}
+    assert sorted(results) == [0, 1, 2, 3]
+    for child in children:
+        result = results[int(child.data.tags["nnexp.job"])]
+        assert child.info.run_id == result["run_id"] and child.info.status == "FINISHED"
+        assert child.data.params["seed"] == result["params"]["seed"]
+        assert f"seed={child.data.params['seed']}" in child.data.tags["nnexp.overrides"]
+        for key in ("loss", "val_loss", "test_loss", "test_accuracy"):
+            assert child.data.metrics[key] == pytest.approx(result["metrics"][key])
+        assert [m.step for m in mc.get_metric_history(child.info.run_id, "loss")] == [1, 2]
+        model = mc.download_artifacts(child.info.run_id, "model.npz", str(launch_dir))
+        assert set(np.load(model).files) >= {"dense_0.W", "dense_0.b"}
+    assert sorted(c.data.params["seed"] for c in children) == ["0", "1", "2", "3"]
+    stored = list((server["home"] / "artifacts").rglob("model.npz"))  # proxied to the server's disk
+    assert len([p for p in stored if exp.experiment_id in p.parts]) == 4
+
+
+def runs_in_postgres(server) -> int:
+    import psycopg
+
+    password = (server["home"] / "password").read_text().strip()
+    with psycopg.connect(host="127.0.0.1", port=int(server["env"]["NNEXP_PG_PORT"]),
+                         user="nnexp", password=password, dbname="mlflow") as con:
+        return con.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+
+def test_a_joblib_sweep_into_the_postgresql_server(server, tmp_path):
+    before = runs_in_postgres(server)
+    out = run_nnexp(["-m", *XOR, "seed=0,1,2,3", "tracking.experiment=sys-joblib",
+                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], tmp_path, timeout=600,
+                    env={"MLFLOW_TRACKING_URI": server["uri"]})
+    check_sweep(server, tmp_path, out, "sys-joblib")
+    assert runs_in_postgres(server) == before + 5
+    assert not (tmp_path / "mlflow.db").exists()  # MLFLOW_TRACKING_URI was the store
+
+
+def test_a_ray_sweep_into_the_postgresql_server(server, ray_address, tmp_path):
+    out = run_nnexp(["-m", *XOR, "seed=0,1,2,3", "tracking.experiment=sys-ray",
+                     f"tracking.uri={server['uri']}", "hydra/launcher=ray_cluster"], tmp_path,
+                    timeout=600, env={"RAY_ADDRESS": ray_address})
+    check_sweep(server, tmp_path, out, "sys-ray")
+    assert "Ray is launching 4 jobs" in out.stderr
+
+
+def test_the_server_script_refuses_an_unknown_action():
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "server.sh"), "restart"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "usage: bash scripts/server.sh start|stop|status|install" in out.stderr
