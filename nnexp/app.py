@@ -312,7 +312,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     finally:
         _last_run[:] = [result]
         if tracker is not None and tracker.record is not None:
-            result["record_id"] = tracker.record.path.name
+            result["record_id"], result["record"] = tracker.record.path.name, str(tracker.record.path)
             _end_tracked(tracker, status, result)
         result["run_id"] = getattr(tracker, "run_id", None)
     result["status"] = "FINISHED"
@@ -325,8 +325,8 @@ def _end_tracked(tracker, status: str, result: dict) -> None:
     """End the tracked run; say so when part of it could not reach the store yet."""
     complete = tracker.finish(status)
     result["run_id"], result["experiment_id"] = tracker.run_id, tracker.experiment_id
-    if status == "KILLED":
-        return  # the sender sends the rest on its own, after this process has gone
+    if status == "KILLED" or not tracker.wait:
+        return  # the sender sends the rest on its own (a sweep waits for it at its end)
     if not complete:
         result["pending"] = True
         print(f"nnexp: run {tracker.run_id or result['run_name']}: not everything has reached the "
@@ -372,8 +372,8 @@ def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | 
 
     settings = plain["tracking"]
     origin = resume or sweep_info
-    if origin is not None:  # the run or the sweep's parent exists: its store and experiment
-        uri, experiment, experiment_id = origin["uri"], None, origin["experiment_id"]
+    if origin is not None:  # the run, or the sweep, says where
+        uri, experiment, experiment_id = origin["uri"], origin.get("experiment"), origin.get("experiment_id")
     else:
         uri = tracking.resolve_uri(settings["uri"], hc.runtime.cwd)
         experiment, experiment_id = experiment_name(cfg, hc.runtime.choices), None
@@ -386,10 +386,11 @@ def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | 
         uri=uri, experiment_id=experiment_id, experiment=experiment,
         run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-        parent_run_id=(origin or {}).get("parent_run_id"), settings=settings, dataset=parts.dataset,
+        parent_run_id=(origin or {}).get("parent_run_id"), parent_key=(sweep_info or {}).get("parent_key"),
+        settings=settings, dataset=parts.dataset,
         checkpoint=trainer["checkpoint"], monitor=trainer["early_stopping"]["monitor"],
         record_root=_absolute(root, hc.runtime.cwd), resume_run_id=(resume or {}).get("run_id"),
-        end_with_fit=False)
+        end_with_fit=False, wait=sweep_info is None)
 
 
 def _absolute(path, base):

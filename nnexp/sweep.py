@@ -125,7 +125,8 @@ class SweepCallback(Callback):
 
             check_search(config)
         state = {"sweep_dir": str(_absolute(config.hydra.sweep.dir, launch_dir)), "jobs": jobs,
-                 "uri": None, "experiment_id": None, "parent_run_id": None}
+                 "uri": None, "experiment_id": None, "parent_run_id": None,
+                 "metric": config.get("optimized_metric")}
         if config.tracking.enabled:
             state.update(_open_parent(config, jobs))
         Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)
@@ -134,18 +135,43 @@ class SweepCallback(Callback):
 
 
 def _open_parent(config, jobs) -> dict:
+    """Ask this command's sender (:mod:`nnexp.tracking.sender`) for the sweep's parent run;
+    the store is checked now, the run is made while the jobs start (they wait for it)."""
     from nnexp import tracking
     from nnexp.app import experiment_name, run_tags_common
+    from nnexp.record.liveness import identity
+    from nnexp.tracking import sender
 
     uri = tracking.resolve_uri(config.tracking.uri, config.hydra.runtime.cwd)
     name = experiment_name(config, config.hydra.runtime.choices)
-    experiment_id = tracking.ensure_experiment(uri, name)
+    tracking.preflight(uri, name)
+    key = str(_absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd))
+    Path(key).mkdir(parents=True, exist_ok=True)
     overrides = list(config.hydra.overrides.task)
     tags = {**run_tags_common(config, config.hydra.runtime.choices, config.hydra.runtime.cwd),
             "nnexp.overrides": " ".join(overrides),
             "nnexp.jobs": str(len(jobs)) if jobs is not None else "unknown"}
-    parent = tracking.start_sweep(uri, experiment_id, f"sweep-{name}-{_stamp()}", tags)
-    return {"uri": uri, "experiment_id": experiment_id, "parent_run_id": parent}
+    sender.shared().submit(kind="sweep", key=key, meta={
+        "uri": uri, "experiment": name, "run_name": f"sweep-{name}-{_stamp()}", "tags": tags,
+        "heartbeat_every_s": float(config.tracking.get("heartbeat_every_s", 10.0)), **identity()})
+    return {"uri": uri, "experiment": name, "experiment_id": None, "parent_key": key,
+            "parent_run_id": None}
+
+
+def parent_run(state: dict, timeout: float = 60.0) -> dict:
+    """The sweep's parent as the sender made it: ``run_id`` and ``experiment_id``, or
+    ``error``; {} if it was not made within ``timeout`` seconds."""
+    import time
+
+    from nnexp.record.files import read_json
+    from nnexp.tracking.sender import PARENT
+
+    deadline = time.monotonic() + timeout
+    while True:
+        parent = read_json(Path(state["parent_key"]) / PARENT)
+        if parent is not None or time.monotonic() >= deadline:
+            return parent or {}
+        time.sleep(0.05)
 
 
 def _stamp() -> str:
@@ -222,12 +248,32 @@ def finish(status: str) -> None:
     jobs = collect_results(state, status)
     _failed = [j for j in jobs if j["status"] != "FINISHED"]
     tracked = None
-    if state.get("parent_run_id"):
-        from nnexp import tracking
-
-        tracking.close_lost_runs(state["uri"], state["experiment_id"], state["parent_run_id"], jobs)
-        tracked = tracking.end_sweep(state["uri"], state["parent_run_id"], jobs, status)
+    if state.get("parent_key"):
+        tracked = _end_parent(state, jobs, status)
     print_summary(state, jobs, tracked)
+
+
+def _end_parent(state: dict, jobs: list[dict], status: str) -> str | None:
+    """Hand the sweep's end to the sender and wait for its summary (an interrupted sweep
+    waits a second: the sender ends it on its own)."""
+    import time
+
+    from nnexp.record.files import read_json
+    from nnexp.tracking import sender
+
+    sender.shared().submit(kind="sweep_end", key=state["parent_key"], status=status, jobs=jobs,
+                           metric=state.get("metric"))
+    state["parent_run_id"] = parent_run(state, 1.0 if status == "KILLED" else 60.0).get("run_id")
+    deadline = time.monotonic() + (1.0 if status == "KILLED" else 600.0)
+    summary = None
+    while summary is None and time.monotonic() < deadline and sender.shared().alive():
+        summary = read_json(Path(state["parent_key"]) / sender.SUMMARY)
+        time.sleep(0.05)
+    if summary is None:
+        return None
+    for job in jobs:
+        job["run_id"] = summary["run_ids"].get(str(job["job"])) or job.get("run_id")
+    return summary["text"]
 
 
 def abandon(reason: str) -> None:
@@ -235,10 +281,10 @@ def abandon(reason: str) -> None:
     (the caller reports the error)."""
     global _active
     state, _active = _active, None
-    if state is not None and state.get("parent_run_id"):
-        from nnexp.tracking.sweep import abandon_sweep
+    if state is not None and state.get("parent_key"):
+        from nnexp.tracking import sender
 
-        abandon_sweep(state["uri"], state["parent_run_id"], reason)
+        sender.shared().submit(kind="sweep_abandon", key=state["parent_key"], reason=reason)
 
 
 def interrupted() -> None:
@@ -330,7 +376,7 @@ def run_job(cfg, hc) -> dict:
         if state.get("jobs"):  # name the run by what varies across the sweep
             result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
         with StopAtStepEnd():
-            run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_run_id") else None)
+            run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_key") else None)
     except KeyboardInterrupt:
         result.update(status="KILLED", error="interrupted (Ctrl-C or SIGTERM)")
         _write_result(sweep_dir, result)

@@ -52,7 +52,7 @@ def test_a_job_whose_process_dies_is_failed_with_the_reason_and_the_rest_run(cra
 
 def test_sigterm_during_a_joblib_sweep_ends_every_running_job_killed(tmp_path):
     sweep = Watched(["-m", "+experiment=xor", "trainer.epochs=100000", *FAST,
-                     "tracking.flush_every_s=0", "seed=0,1,2", *JOBLIB], tmp_path)
+                     "tracking.flush_every_s=0.05", "seed=0,1,2", *JOBLIB], tmp_path)
     sweep.wait_for_logged_epoch(tmp_path / "mlflow.db", timeout=180)
     assert sweep.stop(signal.SIGTERM) == 143, sweep.stdout + sweep.stderr
     assert "Traceback" not in sweep.stderr, sweep.stderr

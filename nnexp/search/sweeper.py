@@ -164,10 +164,12 @@ def job_result(config, num: int) -> dict:
 def tell(study, trial, ret, result: dict) -> None:
     """COMPLETE with the task's value, PRUNED if the job stopped it, else FAIL; one line."""
     from nnexp.search.record import RUN_ID_ATTR
+    from nnexp.tracking.sender import run_id_of
 
     value = _value(ret)
-    if result.get("run_id"):
-        trial.set_user_attr(RUN_ID_ATTR, result["run_id"])
+    run_id = result.get("run_id") or (run_id_of(result["record"]) if result.get("record") else None)
+    if run_id:
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
     pruned = study.trials[trial.number].user_attrs.get(PRUNED_EPOCH)
     if pruned is not None:
         study.tell(trial, state=_state("PRUNED"))
@@ -214,13 +216,14 @@ def hand_off(config, study, batch, nums, storage) -> None:
 def finish(config, study, storage) -> None:
     """The search on the sweep's parent run (if tracked), and its best trial printed."""
     from nnexp.search.record import best_summary, record_search
-    from nnexp.sweep import STATE_FILE, _absolute
+    from nnexp.sweep import STATE_FILE, _absolute, parent_run
 
     metric = config.get(KEY) or "objective"
     state_file = _absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd) / STATE_FILE
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    if state.get("parent_run_id"):
-        best = record_search(state["uri"], state["parent_run_id"], study, metric, storage_of(config, storage))
+    parent = parent_run(state).get("run_id") if state.get("parent_key") else None
+    if parent:
+        best = record_search(state["uri"], parent, study, metric, storage_of(config, storage))
     else:
         best = best_summary(study, metric)
     if best is not None:

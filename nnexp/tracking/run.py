@@ -59,7 +59,8 @@ class RunTracker:
                  config_yaml: str | None = None, parent_run_id: str | None = None,
                  settings: dict | None = None, checkpoint: dict | None = None,
                  monitor: str | None = None, dataset=None, record_root=None,
-                 resume_run_id: str | None = None, end_with_fit: bool = True):
+                 resume_run_id: str | None = None, end_with_fit: bool = True,
+                 parent_key: str | None = None, wait: bool = True):
         self.uri, self.run_name = uri, run_name
         self.experiment_id, self.experiment = experiment_id, experiment
         self.params, self.tags = dict(params or {}), dict(tags or {})
@@ -69,6 +70,11 @@ class RunTracker:
         self.record_root = Path(record_root) if record_root else default_root(uri, Path.cwd())
         self.resume_run_id = resume_run_id
         self._run_id: str | None = resume_run_id
+        #: A sweep's parent the sender creates (its sweep directory), instead of parent_run_id.
+        self.parent_key = parent_key
+        #: Whether finish waits for the sender (a sweep's job hands its run over and goes on;
+        #: the sweep waits for all of them at its end).
+        self.wait = wait
         self.end_with_fit = end_with_fit
         self.status: str | None = None
         self.complete: bool | None = None  # whether everything reached the store at the end
@@ -117,7 +123,8 @@ class RunTracker:
             "run_name": self.run_name, "record": str(record.path.resolve()),
             "params": {} if resuming else self.params,
             "tags": {} if resuming else {**self.tags, **component_tags(run, self.dataset)},
-            "parent_run_id": self.parent_run_id, "resume_run_id": self.resume_run_id,
+            "parent_run_id": self.parent_run_id, "parent_key": self.parent_key,
+            "resume_run_id": self.resume_run_id,
             "settings": {k: self.settings[k] for k in SENDER_SETTINGS},
             "heartbeat_every_s": self.settings["heartbeat_every_s"], "round": 0, **identity()}
 
@@ -214,6 +221,8 @@ class RunTracker:
         record.update_meta(status=status, round=self._round)
         if self._round > 1:
             self.sender.follow(record)  # final metrics after the end: send them too
+        if not self.wait:
+            return False
         killed = status == "KILLED"
         key = "status_round" if killed else "round"
         budget = timeout if timeout is not None else (INTERRUPTED_BUDGET if killed else FINISHED_BUDGET)

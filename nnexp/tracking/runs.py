@@ -53,6 +53,17 @@ def open_run(meta: dict) -> tuple[str, str]:
     return run_id, str(experiment_id)
 
 
+def open_parent(meta: dict) -> tuple[str, str]:
+    """``(run_id, experiment_id)`` of a new sweep's parent run (tagged ``nnexp.sweep=true``,
+    with the launching process's liveness)."""
+    from nnexp.tracking.sweep import start_sweep
+
+    uri = meta["uri"]
+    experiment_id = store.ensure_experiment(uri, meta["experiment"])
+    tags = {**meta.get("tags", {}), **{f"nnexp.{k}": str(meta.get(k, "")) for k in LIVENESS}}
+    return start_sweep(uri, experiment_id, meta["run_name"], tags), str(experiment_id)
+
+
 def final_files(record: Record, meta: dict, pictures: bool) -> None:
     """The files a run gets when it ends: its tables exported (``stats/``) and, for a
     finished run with ``plot`` on, its pictures (``plots/``, as ``nnexp plot run`` draws them)."""

@@ -12,11 +12,19 @@ Protocol. The spool is a directory of requests, ``<nanoseconds>-<pid>.json``, wr
 atomically and handled in name order::
 
     {"kind": "run", "record": "/abs/nnexp-records/<id>"}   follow this record
+    {"kind": "sweep", "key": "/abs/sweep/dir", "meta": {...}}   create a sweep's parent run
+    {"kind": "sweep_end", "key": ..., "status": ..., "jobs": [...], "metric": ...}
+                                                           summarise and end it, once its
+                                                           jobs' runs have ended
+    {"kind": "sweep_abandon", "key": ..., "reason": ...}   its jobs could not be launched
     {"kind": "stop"}                                       no more: finish and exit
 
 A record's ``meta.json`` (the trainer's) says what to create: ``uri``, ``experiment``,
 ``run_name``, ``params``, ``tags``, ``parent_run_id``, ``resume_run_id``, liveness and
-``status``. The sender answers in the record's ``mlflow.json`` (:data:`STATE`): ``run_id``,
+``status`` (``parent_key``: the sweep whose parent run it belongs to). A sweep's parent is
+answered in ``<key>/nnexp_parent.json`` (``run_id``, ``experiment_id`` or ``error``) and its
+end in ``<key>/nnexp_summary.json`` (``text``, ``run_ids`` by job). The sender answers a run
+in the record's ``mlflow.json`` (:data:`STATE`): ``run_id``,
 ``experiment_id``, ``status_sent`` (the final status is in the store), ``synced``
 (everything is), ``error`` (the store could not take the run: the trainer stops with it).
 
@@ -42,6 +50,7 @@ from nnexp.record.files import read_json, write_json
 from nnexp.record.liveness import alive
 
 STATE = "mlflow.json"
+PARENT, SUMMARY = "nnexp_parent.json", "nnexp_summary.json"
 ENDED = ("FINISHED", "FAILED", "KILLED")
 SPOOL_ENV = "NNEXP_SENDER_SPOOL"
 
@@ -49,6 +58,18 @@ SPOOL_ENV = "NNEXP_SENDER_SPOOL"
 def state(record: Record) -> dict:
     """What the sender said about ``record`` (empty before it started on it)."""
     return read_json(record.path / STATE, {})
+
+
+def run_id_of(record, timeout: float = 60.0) -> str | None:
+    """The MLflow run id of ``record`` (a path), waiting up to ``timeout`` seconds for the
+    sender to create the run (a sweep's job hands its run over before that)."""
+    record = Record(record)
+    deadline = time.monotonic() + timeout
+    while True:
+        st = state(record)
+        if st.get("run_id") or st.get("error") or time.monotonic() >= deadline:
+            return st.get("run_id")
+        time.sleep(0.05)
 
 
 # -- the trainer's side ----------------------------------------------------------------------
@@ -169,8 +190,18 @@ class Follower:
 
         if state(self.record).get("run_id"):
             return state(self.record)["run_id"]
+        meta = dict(self.meta)
+        if meta.get("parent_key"):  # a sweep's job: under the parent this sender made
+            parent = read_json(Path(meta["parent_key"]) / PARENT)
+            if parent is None:
+                return None  # not made yet: next time
+            if parent.get("error"):
+                write_json(self.record.path / STATE, {"error": parent["error"]})
+                self.done = True
+                return None
+            meta.update(parent_run_id=parent["run_id"], experiment_id=parent["experiment_id"])
         try:
-            run_id, experiment_id = runs.open_run(self.meta)
+            run_id, experiment_id = runs.open_run(meta)
         except Exception as exc:  # noqa: BLE001 - told to the trainer, which stops with it
             from nnexp.tracking.store import describe
 
@@ -196,6 +227,59 @@ class Follower:
             self.done = True
 
 
+class SweepFollower:
+    """A sweep's parent run: made at once, kept alive (heartbeat) and ended once its jobs'
+    runs have ended."""
+
+    def __init__(self, key: str, meta: dict):
+        self.key, self.meta = Path(key), meta
+        self.end: dict | None = None
+        self.done = False
+        self.parent = self._open()
+        self._beat = time.monotonic()
+
+    def _open(self) -> dict:
+        from nnexp.tracking import runs
+
+        try:
+            run_id, experiment_id = runs.open_parent(self.meta)
+            parent = {"run_id": run_id, "experiment_id": experiment_id}
+        except Exception as exc:  # noqa: BLE001 - told to the sweep and its jobs
+            parent = {"error": f"tracking.uri {self.meta['uri']}: {type(exc).__name__}: {exc}"}
+            self.done = True
+        write_json(self.key / PARENT, parent)
+        return parent
+
+    def step(self, followers: dict) -> None:
+        from nnexp.tracking import store
+
+        client = store.client(self.meta["uri"])
+        if time.monotonic() - self._beat >= self.meta.get("heartbeat_every_s", 10.0):
+            self._beat = time.monotonic()
+            store.retry(client.set_tag, self.parent["run_id"], "nnexp.heartbeat", str(int(time.time())))
+        if self.end is None or any(f.meta.get("parent_key") == str(self.key) for f in followers.values()):
+            return
+        self._finish(client)
+
+    def _finish(self, client) -> None:
+        from nnexp.tracking.sweep import abandon_sweep, close_lost_runs, end_sweep
+
+        end, uri, parent = self.end, self.meta["uri"], self.parent["run_id"]
+        if end["kind"] == "sweep_abandon":
+            abandon_sweep(uri, parent, end["reason"])
+            self.done = True
+            return
+        jobs = end["jobs"]
+        for job in jobs:  # each job's run, from its record (a job hands its run over and goes on)
+            if job.get("record") and not job.get("run_id"):
+                job["run_id"] = state(Record(job["record"])).get("run_id")
+        close_lost_runs(uri, self.parent["experiment_id"], parent, jobs)
+        text = end_sweep(uri, parent, jobs, end["status"], end.get("metric"))
+        write_json(self.key / SUMMARY, {"text": text, "parent_run_id": parent,
+                                        "run_ids": {str(j["job"]): j.get("run_id") for j in jobs}})
+        self.done = True
+
+
 def serve(spool, owner: int) -> None:
     """The sender's loop: take requests, step every followed record, exit when done."""
     spool = Path(spool)
@@ -207,26 +291,48 @@ def serve(spool, owner: int) -> None:
     _warm_up()
     signal.signal(signal.SIGTERM, lambda *_: hurry.update(on=True))
     followers: dict[str, Follower] = {}
+    sweeps: dict[str, SweepFollower] = {}
     stopping = False
     while True:
-        for path in sorted(spool.glob("*.json")):
-            request = json.loads(path.read_text())
+        for path in sorted(p for p in spool.glob("*.json") if not p.name.startswith(".")):
+            request = json.loads(path.read_text())  # complete: written aside, then renamed
             path.unlink()
-            if request["kind"] == "run":
+            kind = request["kind"]
+            if kind == "run":
                 followers[request["record"]] = Follower(Record(request["record"]), lambda: hurry["on"])
-            elif request["kind"] == "stop":
+            elif kind == "sweep":
+                sweeps[request["key"]] = SweepFollower(request["key"], request["meta"])
+            elif kind in ("sweep_end", "sweep_abandon") and request["key"] in sweeps:
+                sweeps[request["key"]].end = request
+            elif kind == "stop":
                 stopping = True
         for key, follower in list(followers.items()):
             follower.step()
             if follower.done:
                 del followers[key]
         owner_gone = not _owner_alive(owner)
-        if not followers and (stopping or owner_gone):
+        for key, sweep in list(sweeps.items()):
+            if owner_gone and sweep.end is None and not sweep.done:  # its launcher died
+                sweep.end = {"kind": "sweep_end", "status": "KILLED", "jobs": []}
+            if not sweep.done:
+                _guard(lambda: sweep.step(followers))
+            if sweep.done:
+                del sweeps[key]
+        if not followers and not sweeps and (stopping or owner_gone):
             break
-        time.sleep(0.05 if followers else 0.02)
+        time.sleep(0.05 if followers or sweeps else 0.02)
     import shutil
 
     shutil.rmtree(spool, ignore_errors=True)
+
+
+def _guard(work) -> None:
+    """A step of a sweep whose store fails now is tried again at the next step."""
+    try:
+        work()
+    except Exception as exc:  # noqa: BLE001
+        print(f"nnexp: sweep: {type(exc).__name__}: {exc} (retrying)", file=sys.stderr, flush=True)
+        time.sleep(1.0)
 
 
 def _warm_up() -> None:

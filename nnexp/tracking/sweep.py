@@ -23,9 +23,10 @@ def start_sweep(uri: str, experiment_id: str, name: str, tags: dict | None = Non
 
 
 def close_lost_runs(uri: str, experiment_id: str, parent_run_id: str, jobs: list[dict]) -> None:
-    """End the child runs of jobs that never reported (their process died) and left them
-    RUNNING: status and reason from the job (tags ``nnexp.failure``/``nnexp.error``). Each
-    such job gets the ``run_id``/``run_name`` of its run (tag ``nnexp.job``), if it had one."""
+    """End the child runs of jobs that never reported (their process died): status and
+    reason from the job (tags ``nnexp.failure``/``nnexp.error``), also when the sender
+    already ended the run as lost (the launcher knows how the process died). Each such job
+    gets the ``run_id``/``run_name`` of its run (tag ``nnexp.job``), if it had one."""
     lost = {str(j["job"]): j for j in jobs if j.get("run_id") is None and j.get("status") != "FINISHED"}
     if not lost:
         return
@@ -34,8 +35,8 @@ def close_lost_runs(uri: str, experiment_id: str, parent_run_id: str, jobs: list
                            f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000)
     for run in children:
         job = lost.get(run.data.tags.get("nnexp.job", ""))
-        if job is None or run.info.status != "RUNNING":
-            continue
+        if job is None or run.info.status == "FINISHED":
+            continue  # (the sender may have ended it KILLED already: the launcher knows why)
         job["run_id"], job["run_name"] = run.info.run_id, run.info.run_name
         failure = "killed" if job["status"] == "KILLED" else "process_died"
         tags = {"nnexp.failure": failure, "nnexp.error": cap(job.get("error") or "", TAG_MAX)}
