@@ -372,7 +372,7 @@ def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | 
 
     settings = plain["tracking"]
     origin = resume or sweep_info
-    if origin is not None:  # the run, or the sweep, says where
+    if origin is not None:  # the run (resumed), or the sweep, says where
         uri, experiment, experiment_id = origin["uri"], origin.get("experiment"), origin.get("experiment_id")
     else:
         uri = tracking.resolve_uri(settings["uri"], hc.runtime.cwd)
@@ -390,7 +390,7 @@ def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | 
         settings=settings, dataset=parts.dataset,
         checkpoint=trainer["checkpoint"], monitor=trainer["early_stopping"]["monitor"],
         record_root=_absolute(root, hc.runtime.cwd), resume_run_id=(resume or {}).get("run_id"),
-        end_with_fit=False, wait=sweep_info is None)
+        record_path=(resume or {}).get("record"), end_with_fit=False, wait=sweep_info is None)
 
 
 def _absolute(path, base):

@@ -110,7 +110,7 @@ class TrackingConfig:
     heartbeat_every_s: float = 10.0  # seconds between liveness heartbeats in the store
     log_every: int = 0            # steps between per-step rows sent to the store; 0: auto
     max_points: int = 200         # with log_every 0: this many rows per run, evenly spread
-    max_epoch_points: int = 10000  # at most this many epochs' metrics sent (the record has all)
+    max_epoch_points: int = 1000  # at most this many epochs' metrics sent (the record has all)
     stats_every: int = 1          # steps between rows of the full-resolution steps table
     tensors_every_epochs: int = 0  # epochs between grads/params .npz dumps; 0: last epoch only
     tensors_at_steps: list[int] = field(default_factory=list)

@@ -116,6 +116,11 @@ class SweepCallback(Callback):
 
     def _start(self, config) -> None:
         global _active
+        from nnexp import sweep_resume
+
+        if sweep_resume.is_resume(config):
+            _active = self.state = _resume_state(config)
+            return
         launch_dir = config.hydra.runtime.cwd
         jobs = expand_jobs(config)
         if jobs is not None:
@@ -126,12 +131,39 @@ class SweepCallback(Callback):
             check_search(config)
         state = {"sweep_dir": str(_absolute(config.hydra.sweep.dir, launch_dir)), "jobs": jobs,
                  "uri": None, "experiment_id": None, "parent_run_id": None,
-                 "metric": config.get("optimized_metric")}
+                 "metric": config.get("optimized_metric"),
+                 "hydra_overrides": [o for o in config.hydra.overrides.hydra if not o.startswith(RELAUNCH)]}
         if config.tracking.enabled:
             state.update(_open_parent(config, jobs))
         Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)
         (Path(state["sweep_dir"]) / STATE_FILE).write_text(json.dumps(state, indent=1))
         _active = self.state = state
+
+
+#: Hydra overrides a resumed sweep sets itself (the rest, e.g. the launcher's, it repeats).
+RELAUNCH = ("hydra.sweep.dir", "hydra/sweeper", "hydra.sweeper", "hydra.run.dir")
+
+
+def _resume_state(config) -> dict:
+    """The state of a sweep being resumed (:mod:`nnexp.sweep_resume`): the original one, with
+    the plan; the planned jobs checked as a new sweep's are; its parent run reopened."""
+    from nnexp import sweep_resume
+    from nnexp.record.liveness import identity
+    from nnexp.tracking import sender
+
+    folder = _absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd)
+    state = json.loads((folder / STATE_FILE).read_text())
+    plan = sweep_resume.read_plan(config)
+    validate_jobs(config, [job["overrides"] + list(config.hydra.overrides.task) for job in plan["jobs"]])
+    state["resume"] = plan
+    if state.get("parent_key"):
+        for name in (sender.PARENT, sender.SUMMARY):
+            (folder / name).unlink(missing_ok=True)
+        sender.shared().submit(kind="sweep", key=state["parent_key"], meta={
+            "uri": state["uri"], "resume_run_id": plan["parent_run_id"],
+            "heartbeat_every_s": float(config.tracking.get("heartbeat_every_s", 10.0)), **identity()})
+    (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
+    return state
 
 
 def _open_parent(config, jobs) -> dict:
@@ -149,7 +181,7 @@ def _open_parent(config, jobs) -> dict:
     Path(key).mkdir(parents=True, exist_ok=True)
     overrides = list(config.hydra.overrides.task)
     tags = {**run_tags_common(config, config.hydra.runtime.choices, config.hydra.runtime.cwd),
-            "nnexp.overrides": " ".join(overrides),
+            "nnexp.overrides": " ".join(overrides), "nnexp.sweep_dir": key,
             "nnexp.jobs": str(len(jobs)) if jobs is not None else "unknown"}
     sender.shared().submit(kind="sweep", key=key, meta={
         "uri": uri, "experiment": name, "run_name": f"sweep-{name}-{_stamp()}", "tags": tags,
@@ -373,10 +405,12 @@ def run_job(cfg, hc) -> dict:
     try:
         state = _job_state if _job_state and _job_state["sweep_dir"] == str(sweep_dir) else \
             json.loads((sweep_dir / STATE_FILE).read_text())
+        resume = _resumed_job(state, hc, result)
         if state.get("jobs"):  # name the run by what varies across the sweep
             result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
         with StopAtStepEnd():
-            run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_key") else None)
+            run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_key") else None,
+                           resume=resume)
     except KeyboardInterrupt:
         result.update(status="KILLED", error="interrupted (Ctrl-C or SIGTERM)")
         _write_result(sweep_dir, result)
@@ -390,6 +424,21 @@ def run_job(cfg, hc) -> dict:
         print(f"nnexp: job #{result['job']} FAILED: {message}", file=sys.stderr, flush=True)
     _write_result(sweep_dir, result)
     return result
+
+
+def _resumed_job(state: dict, hc, result: dict) -> dict | None:
+    """In a resumed sweep: the job's own number, and how its run continues (None: anew)."""
+    plan = state.get("resume")
+    if not plan:
+        return None
+    from nnexp.sweep_resume import resume_of
+
+    job = plan["jobs"][hc.job.num]
+    result["job"] = int(job["job"])
+    resume = resume_of(job, state["uri"])
+    if resume is not None:
+        resume.update(experiment_id=state.get("experiment_id"), parent_run_id=None)
+    return resume
 
 
 def _write_result(sweep_dir: Path, result: dict) -> None:

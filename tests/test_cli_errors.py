@@ -57,7 +57,8 @@ def test_unreachable_tracking_server_fails_at_start_not_after_training(nnexp_cli
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_is_killed_and_keeps_what_it_logged(tmp_path, sig, code):
-    run = Watched(["+experiment=xor", "trainer.epochs=100000", *FAST, "tracking.flush_every_s=0.05"],
+    run = Watched(["+experiment=xor", "trainer.epochs=100000", *FAST, "tracking.flush_every_s=0.05",
+                   "tracking.max_epoch_points=10000"],
                   tmp_path)
     run_id = run.wait_for_logged_epoch(tmp_path / "mlflow.db")
     assert run.stop(sig) == code, run.stdout + run.stderr

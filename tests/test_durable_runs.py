@@ -46,7 +46,8 @@ def metric_histories(client, run_id) -> dict:
 
 @pytest.mark.parametrize("sig, code, epoch", [(signal.SIGINT, 130, 12), (signal.SIGTERM, 143, 40)])
 def test_a_signal_ends_a_long_run_promptly_killed_with_a_checkpoint(tmp_path, sig, code, epoch):
-    run = Watched(["+experiment=tutorial", "trainer.epochs=100000000", "tracking.flush_every_s=0.05", *FAST],
+    run = Watched(["+experiment=tutorial", "trainer.epochs=100000000", "tracking.flush_every_s=0.05",
+                   "tracking.max_epoch_points=10000", *FAST],
                   tmp_path)
     rec = wait_for_epoch(tmp_path, epoch, run)
     sent = time.monotonic()
@@ -91,7 +92,8 @@ def sender_of(pid: int) -> int:
 
 def test_sigkill_of_the_trainer_is_seen_by_its_sender_which_ends_the_run(tmp_path):
     # 10^5 epochs: the store gets every 10th epoch's metrics (max_epoch_points), the record all
-    run = Watched(["+experiment=tutorial", "trainer.epochs=100000", "tracking.flush_every_s=0.05", *FAST],
+    run = Watched(["+experiment=tutorial", "trainer.epochs=100000", "tracking.flush_every_s=0.05",
+                   "tracking.max_epoch_points=10000", *FAST],
                   tmp_path)
     rec = wait_for_epoch(tmp_path, 30, run)
     run.stop(signal.SIGKILL)
@@ -109,7 +111,8 @@ def test_sigkill_of_the_trainer_is_seen_by_its_sender_which_ends_the_run(tmp_pat
 
 
 def test_sigkill_of_trainer_and_sender_leaves_a_run_the_next_command_ends(tmp_path, nnexp_cli):
-    run = Watched(["+experiment=tutorial", "trainer.epochs=100000", "tracking.flush_every_s=0.05", *FAST],
+    run = Watched(["+experiment=tutorial", "trainer.epochs=100000", "tracking.flush_every_s=0.05",
+                   "tracking.max_epoch_points=10000", *FAST],
                   tmp_path)
     rec = wait_for_epoch(tmp_path, 30, run)
     while not (rec.path / "mlflow.json").exists():  # the run exists in the store
@@ -151,6 +154,9 @@ def test_resume_continues_in_the_same_run_bit_identically(tmp_path, nnexp_cli):
     assert set(ha) == set(hb) and len(ha["loss"]) == 60
     for key in ha:  # every logged value equal, at the same steps, none twice, none missing
         assert ha[key] == hb[key], key
+    assert len(records(tmp_path)) == 2  # the resumed run went on in its own record
+    (rec_b,) = [r for r in records(tmp_path) if r.meta().get("resume_run_id") == b.info.run_id]
+    assert rec_b.epochs.last_key() == 60 and list(rec_b.epochs.read().index) == list(range(1, 61))
     ma = np.load(client.download_artifacts(a.info.run_id, "model.npz", str(tmp_path / "a")))
     mb = np.load(client.download_artifacts(b.info.run_id, "model.npz", str(tmp_path / "b")))
     for name in ma.files:
@@ -215,3 +221,41 @@ def test_an_unknown_monitored_metric_is_refused_before_any_run(tmp_path, nnexp_c
     out = nnexp_cli("+experiment=xor", "trainer.early_stopping.monitor=val_los", *FAST)
     assert out.returncode == 2 and "did you mean 'val_loss'" in out.stderr, out.stderr
     assert not (tmp_path / "mlflow.db").exists() or not store_runs(tmp_path / "mlflow.db")
+
+
+def test_a_sweep_stopped_mid_way_resumes_only_its_unfinished_jobs(tmp_path, nnexp_cli):
+    args = ["-m", "+experiment=xor", "trainer.epochs=1500", "seed=0,1,2,3", *FAST]
+    sweep = Watched(args, tmp_path)
+    deadline = time.monotonic() + 300
+    while len(list(tmp_path.glob("multirun/*/*/nnexp_jobs/*.json"))) < 2:  # two jobs done
+        assert sweep.proc.poll() is None and time.monotonic() < deadline, sweep.stderr
+        time.sleep(0.1)
+    wait_for_epoch(tmp_path, 20, sweep)  # the third trains
+    assert sweep.stop(signal.SIGTERM) == 143, sweep.stderr
+    client = store_client(tmp_path / "mlflow.db")
+    runs = store_runs(tmp_path / "mlflow.db")
+    (parent,) = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
+    before = {r.data.tags["nnexp.job"]: r for r in runs if r.data.tags.get("mlflow.parentRunId")}
+    assert parent.info.status == "KILLED" and sorted(r.info.status for r in before.values()) \
+        == ["FINISHED", "FINISHED", "KILLED"]
+    (killed,) = [r for r in before.values() if r.info.status == "KILLED"]
+
+    out = nnexp_cli("resume", parent.info.run_id)
+    assert out.returncode == 0, out.stderr
+    assert "2 job(s) to run again" in out.stderr
+    runs = store_runs(tmp_path / "mlflow.db")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    seeds = sorted(r.data.params["seed"] for r in children)
+    assert seeds == ["0", "1", "2", "3"]  # every configuration exactly once
+    assert {r.info.status for r in children} == {"FINISHED"}
+    again = client.get_run(killed.info.run_id)  # the killed job went on in its own run
+    assert again.data.tags["nnexp.resumed"] == "1"
+    # 1500 epochs in at most 1000 points: every 2nd epoch, across the stop, none twice
+    assert [m.step for m in client.get_metric_history(killed.info.run_id, "loss")] == list(range(2, 1501, 2))
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["nnexp.jobs"] == "4"
+    assert "sweep of 4 jobs: 4 FINISHED" in out.stdout
+
+    done = nnexp_cli("resume", parent.info.run_id)
+    assert done.returncode == 2 and "all 4 jobs FINISHED; there is nothing to resume" in done.stderr
+    assert "Traceback" not in done.stderr

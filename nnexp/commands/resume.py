@@ -1,4 +1,5 @@
-"""``nnexp resume RUN_ID [KEY=VALUE ...]``: continue a KILLED or FAILED run in the same MLflow run.
+"""``nnexp resume RUN_ID [KEY=VALUE ...]``: continue a KILLED or FAILED run in the same MLflow run,
+or a sweep (its parent's id): only its jobs that did not finish, under the same parent.
 
 The run continues from its last checkpoint (``checkpoints/last``: parameters, optimizer state,
 every random stream, the position in the epoch), with its own composed config â€” the saved
@@ -6,9 +7,10 @@ every random stream, the position in the epoch), with its own composed config â€
 to train longer). The result is bit-identical to a run that was never interrupted; metric
 steps continue where they stopped. Its status goes back to RUNNING, then to its real end.
 
-The record is read from this machine when it is here (``nnexp-records/<run id>``), else the
+The record is read from this machine when it is here (``nnexp-records/``), else the
 config and checkpoint are downloaded from the run's artifacts. A run without a checkpoint
-starts again from the beginning, in the same MLflow run.
+starts again from the beginning, in the same MLflow run. A sweep is resumed from its
+directory (``multirun/...``, tag ``nnexp.sweep_dir``): see :mod:`nnexp.sweep_resume`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nnexp.tracking.reaper import check, local_record
 
 EXAMPLES = """examples:
   nnexp resume 3f2a...                     continue a KILLED or FAILED run where it stopped
+  nnexp resume 9b1c...                     a sweep (its parent run): only its unfinished jobs
   nnexp resume 3f2a... trainer.epochs=200  ... and train it longer
   nnexp runs                               the store's runs, which are resumable
 """
@@ -53,6 +56,8 @@ def main(argv: list[str]) -> int:
                           f"{' '.join(args.overrides)!r}); a run is resumed on its own, not as a sweep.")
     uri, client = open_store(args.uri)
     run = get_run(client, _run_id(args.run_id, uri), uri)
+    if run.data.tags.get("nnexp.sweep") == "true":
+        return _resume_sweep(run, client, args.overrides, uri)
     _check_resumable(run)
     record, state, config_yaml = _load(client, run, uri)
     _say_where(run, state)
@@ -64,7 +69,24 @@ def main(argv: list[str]) -> int:
             "run_id": run.info.run_id, "run_name": run.info.run_name, "uri": uri,
             "experiment_id": run.info.experiment_id, "state": state,
             "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
-            "record_root": str(record.path.parent)})
+            "record": str(record.path), "record_root": str(record.path.parent)})
+
+
+def _resume_sweep(parent, client, overrides: list[str], uri: str) -> int:
+    """A sweep: its unfinished jobs, launched again under its parent (nnexp.sweep_resume)."""
+    from nnexp.app import main as app_main
+    from nnexp.record.files import write_json
+    from nnexp.sweep_resume import PLAN, make_plan
+
+    if parent.info.status == "RUNNING":
+        raise ResumeError(f"sweep {parent.info.run_id} ({parent.info.run_name}) is still RUNNING "
+                          f"({check(parent).why}); stop it first, then resume it.")
+    folder, plan, argv = make_plan(parent, client, overrides)
+    write_json(folder / PLAN, plan)
+    n = len(plan["jobs"])
+    print(f"nnexp: resuming sweep {parent.info.run_id} ({parent.info.run_name}): {n} job(s) to run "
+          f"again ({', '.join('#' + str(j['job']) for j in plan['jobs'])})", file=sys.stderr, flush=True)
+    return app_main([*argv, f"tracking.uri={uri}"])
 
 
 def _run_id(given: str, uri: str) -> str:
@@ -80,9 +102,6 @@ def _run_id(given: str, uri: str) -> str:
 
 def _check_resumable(run) -> None:
     status, name = run.info.status, f"{run.info.run_id} ({run.info.run_name})"
-    if run.data.tags.get("nnexp.sweep") == "true":
-        raise ResumeError(f"run {name} is a sweep's parent run; resuming a sweep is not built yet. "
-                          "Resume its KILLED or FAILED children one by one: `nnexp runs` lists them.")
     if status == "FINISHED":
         raise ResumeError(f"run {name} is FINISHED: there is nothing to resume. To train longer, "
                           "start a new run with more epochs (trainer.epochs=N).")
@@ -98,7 +117,7 @@ def _load(client, run, uri: str):
     """The run's record (here, or a new one filled from its artifacts), its last checkpoint
     (None: none was taken) and its saved config."""
     record = local_record(run)
-    if record is None:
+    if record is None:  # on another machine: a new record, from the run's artifacts
         record = Record(default_root(uri, Path.cwd()) / run.info.run_id)
         _download(client, run.info.run_id, record)
     config = record.artifacts / "config.yaml"

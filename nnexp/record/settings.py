@@ -9,7 +9,7 @@ Record and sinks (``tracking.*``):
   heartbeat stops and whose process is gone is marked KILLED by the next nnexp command).
 - ``log_every`` (0): steps between per-step rows sent to the store; 0 = auto: ``max_points``
   (200) rows spread over the run. Every step is kept in the record regardless.
-- ``max_epoch_points`` (10000): at most this many epochs' metrics are sent to the store,
+- ``max_epoch_points`` (1000): at most this many epochs' metrics are sent to the store,
   evenly spread (every epoch for shorter runs); the record keeps every epoch.
 - ``stats_every`` (1): steps between rows of the per-step table (1 = full resolution).
 - ``tensors_every_epochs`` (0): epochs between ``tensors/epoch_NNN/{grads,params}.npz``
@@ -38,7 +38,7 @@ DEFAULT_SETTINGS = {
     "heartbeat_every_s": 10.0,
     "log_every": 0,
     "max_points": 200,
-    "max_epoch_points": 10000,
+    "max_epoch_points": 1000,
     "stats_every": 1,
     "tensors_every_epochs": 0,
     "tensors_at_steps": [],

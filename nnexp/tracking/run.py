@@ -60,7 +60,7 @@ class RunTracker:
                  settings: dict | None = None, checkpoint: dict | None = None,
                  monitor: str | None = None, dataset=None, record_root=None,
                  resume_run_id: str | None = None, end_with_fit: bool = True,
-                 parent_key: str | None = None, wait: bool = True):
+                 parent_key: str | None = None, wait: bool = True, record_path=None):
         self.uri, self.run_name = uri, run_name
         self.experiment_id, self.experiment = experiment_id, experiment
         self.params, self.tags = dict(params or {}), dict(tags or {})
@@ -70,6 +70,8 @@ class RunTracker:
         self.record_root = Path(record_root) if record_root else default_root(uri, Path.cwd())
         self.resume_run_id = resume_run_id
         self._run_id: str | None = resume_run_id
+        #: The record to write (a resumed run's own); default: a new one under record_root.
+        self.record_path = Path(record_path) if record_path else None
         #: A sweep's parent the sender creates (its sweep directory), instead of parent_run_id.
         self.parent_key = parent_key
         #: Whether finish waits for the sender (a sweep's job hands its run over and goes on;
@@ -100,8 +102,7 @@ class RunTracker:
     @hookimpl(trylast=True)
     def on_run_start(self, run):
         t0 = time.perf_counter()
-        path = self.record_root / (self.resume_run_id or uuid.uuid4().hex)
-        record = Record(path)
+        record = Record(self.record_path or self.record_root / uuid.uuid4().hex)
         self.recorder = Recorder(record, self.settings, checkpoint=self.checkpoint_settings,
                                  config_yaml=self.config_yaml, monitor=self.monitor,
                                  owns_status=False)

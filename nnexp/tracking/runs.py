@@ -55,12 +55,24 @@ def open_run(meta: dict) -> tuple[str, str]:
 
 def open_parent(meta: dict) -> tuple[str, str]:
     """``(run_id, experiment_id)`` of a new sweep's parent run (tagged ``nnexp.sweep=true``,
-    with the launching process's liveness)."""
+    with the launching process's liveness), or of the one ``resume_run_id`` reopens."""
+    from mlflow.entities import RunTag
+
     from nnexp.tracking.sweep import start_sweep
 
     uri = meta["uri"]
+    liveness = {f"nnexp.{k}": str(meta.get(k, "")) for k in LIVENESS}
+    if meta.get("resume_run_id"):  # a resumed sweep: its parent, RUNNING again
+        client, run_id = store.client(uri), meta["resume_run_id"]
+        prior = store.retry(client.get_run, run_id)
+        store.retry(client.update_run, run_id, status="RUNNING")
+        _delete_tag(client, run_id, "nnexp.failures")
+        resumed = str(int(prior.data.tags.get("nnexp.resumed", "0")) + 1)
+        store.retry(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in
+                                                    {**liveness, "nnexp.resumed": resumed}.items()])
+        return run_id, str(prior.info.experiment_id)
     experiment_id = store.ensure_experiment(uri, meta["experiment"])
-    tags = {**meta.get("tags", {}), **{f"nnexp.{k}": str(meta.get(k, "")) for k in LIVENESS}}
+    tags = {**meta.get("tags", {}), **liveness}
     return start_sweep(uri, experiment_id, meta["run_name"], tags), str(experiment_id)
 
 

@@ -53,6 +53,15 @@ STATE = "mlflow.json"
 PARENT, SUMMARY = "nnexp_parent.json", "nnexp_summary.json"
 ENDED = ("FINISHED", "FAILED", "KILLED")
 SPOOL_ENV = "NNEXP_SENDER_SPOOL"
+#: A file the sender logs its requests and decisions to (for debugging; unset: no log).
+LOG_ENV = "NNEXP_SENDER_LOG"
+
+
+def _log(text: str) -> None:
+    path = os.environ.get(LOG_ENV)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{time.time():.3f} {os.getpid()} {text}\n")
 
 
 def state(record: Record) -> dict:
@@ -298,6 +307,7 @@ def serve(spool, owner: int) -> None:
             request = json.loads(path.read_text())  # complete: written aside, then renamed
             path.unlink()
             kind = request["kind"]
+            _log(f"request {kind} {request.get('record') or request.get('key') or ''}")
             if kind == "run":
                 followers[request["record"]] = Follower(Record(request["record"]), lambda: hurry["on"])
             elif kind == "sweep":
@@ -309,6 +319,7 @@ def serve(spool, owner: int) -> None:
         for key, follower in list(followers.items()):
             follower.step()
             if follower.done:
+                _log(f"done {key} {state(follower.record)}")
                 del followers[key]
         owner_gone = not _owner_alive(owner)
         for key, sweep in list(sweeps.items()):

@@ -1,0 +1,133 @@
+"""Resuming a sweep: run again only the jobs that did not finish, under the same parent run.
+
+``nnexp resume SWEEP_RUN_ID [KEY=VALUE ...]`` (:mod:`nnexp.commands.resume`) finds the
+sweep's jobs in its directory (the state file :mod:`nnexp.sweep` wrote, and each job's
+result), and its children in the store. It writes a plan, :data:`PLAN` in the sweep directory:
+the jobs to run (their numbers and overrides) — KILLED and FAILED ones continue from their
+checkpoints in their own runs, never-started ones start — and launches a multirun with the
+sweep's own launcher settings (plus the overrides given, which win) and
+``hydra/sweeper=nnexp_resume``. That sweeper launches exactly the planned jobs; each keeps
+its number (``nnexp.job``), and the sweep's parent run is reopened and ended again with the
+summary of all its jobs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from hydra.plugins.sweeper import Sweeper
+
+from nnexp.errors import NnexpError
+
+PLAN = "nnexp_resume.json"
+#: The plugin class Hydra instantiates (it must live in the ``hydra_plugins`` package).
+TARGET = "hydra_plugins.nnexp_resume_sweeper.NnexpResumeSweeper"
+
+
+class SweepResumeError(NnexpError):
+    """A sweep that cannot be resumed (finished, its directory gone, ...)."""
+
+
+@dataclass
+class ResumeConf:
+    """``hydra.sweeper`` for ``hydra/sweeper=nnexp_resume`` (set by ``nnexp resume``)."""
+
+    _target_: str = TARGET
+    plan: Optional[str] = None  # the plan file (default: the sweep directory's)
+
+
+class ResumeSweep(Sweeper):
+    """Launches the planned jobs, each with its own overrides and the command line's."""
+
+    def __init__(self, plan: str | None = None):
+        self.plan_path = plan
+        self.config = self.launcher = self.hydra_context = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function)
+
+    def sweep(self, arguments: list[str]):
+        plan = read_plan(self.config)
+        batch = [[*job["overrides"], *arguments] for job in plan["jobs"]]
+        self.validate_batch_is_legal(batch)
+        return self.launcher.launch(batch, initial_job_idx=0)
+
+
+def is_resume(config) -> bool:
+    return str(config.hydra.sweeper.get("_target_", "")) == TARGET
+
+
+def read_plan(config) -> dict:
+    from nnexp.sweep import _absolute
+
+    path = config.hydra.sweeper.get("plan") or _absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd) / PLAN
+    return json.loads(Path(path).read_text())
+
+
+def job_number(plan: dict, index: int) -> int:
+    """The sweep's own number of the ``index``-th job of this launch."""
+    return int(plan["jobs"][index]["job"])
+
+
+# -- planning (nnexp resume, in the command's process) ---------------------------------------
+def make_plan(parent, client, extra: list[str]) -> tuple[Path, dict, list[str]]:
+    """``(sweep directory, plan, the arguments of the resuming multirun)`` for a sweep's
+    parent run; a :class:`SweepResumeError` when there is nothing to resume or no way to."""
+    from nnexp.sweep import RESULTS_DIR, STATE_FILE
+
+    name = f"{parent.info.run_id} ({parent.info.run_name})"
+    folder = Path(parent.data.tags.get("nnexp.sweep_dir", ""))
+    if not (folder / STATE_FILE).is_file():
+        raise SweepResumeError(f"sweep {name}: its directory {str(folder) or '(not recorded)'} is not on "
+                               "this machine, so its jobs cannot be known; resume its runs one by one.")
+    state = json.loads((folder / STATE_FILE).read_text())
+    if state.get("jobs") is None:
+        raise SweepResumeError(f"sweep {name} was not a grid of jobs (a search): run its command again "
+                               "to continue it (`nnexp.command` tag).")
+    done = _finished_jobs(parent, client)
+    todo = [{"job": num, "overrides": overrides} for num, overrides in enumerate(state["jobs"])
+            if num not in done]
+    if not todo:
+        raise SweepResumeError(f"sweep {name}: all {len(state['jobs'])} jobs FINISHED; there is "
+                               "nothing to resume.")
+    results = {p.stem: json.loads(p.read_text()) for p in (folder / RESULTS_DIR).glob("*.json")}
+    for job in todo:
+        job["record"] = (results.get(str(job["job"])) or {}).get("record")
+    plan = {"parent_run_id": parent.info.run_id, "jobs": todo}
+    args = ["-m", *state.get("hydra_overrides", []), "hydra/sweeper=nnexp_resume",
+            f"hydra.sweep.dir={folder}", *extra]
+    return folder, plan, args
+
+
+def _finished_jobs(parent, client) -> set[int]:
+    from nnexp.tracking import store
+
+    children = store.retry(client.search_runs, [parent.info.experiment_id],
+                           f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", max_results=50000)
+    return {int(c.data.tags["nnexp.job"]) for c in children
+            if c.info.status == "FINISHED" and c.data.tags.get("nnexp.job", "").isdigit()}
+
+
+def resume_of(job: dict, uri: str) -> dict | None:
+    """How the planned ``job`` continues: its run from its record's checkpoint (a KILLED or
+    FAILED job), or None (it never started: it starts now)."""
+    from nnexp.record import Record, read_state
+    from nnexp.tracking.sender import state
+
+    if not job.get("record") or not Record(job["record"]).exists():
+        return None
+    record = Record(job["record"])
+    run_id = state(record).get("run_id") or record.meta().get("resume_run_id")
+    if not run_id:
+        return None
+    checkpoint = record.checkpoint_path()
+    return {"run_id": run_id, "uri": uri, "record": str(record.path),
+            "record_root": str(record.path.parent), "run_name": record.meta().get("run_name"),
+            "state": read_state(checkpoint) if checkpoint.is_file() else None}
