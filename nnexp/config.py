@@ -108,6 +108,7 @@ class TrackingConfig:
     experiment: Optional[str] = None
     flush_every_s: float = 1.0      # seconds between writes of the record and sends to the store
     heartbeat_every_s: float = 10.0  # seconds between liveness heartbeats in the store
+    finish_wait_s: float = 60.0   # how long a finished run waits for a store that does not answer
     log_every: int = 0            # steps between per-step rows sent to the store; 0: auto
     max_points: int = 200         # with log_every 0: this many rows per run, evenly spread
     max_epoch_points: int = 1000  # at most this many epochs' metrics sent (the record has all)

@@ -303,8 +303,11 @@ def _end_parent(state: dict, jobs: list[dict], status: str) -> str | None:
         time.sleep(0.05)
     if summary is None:
         return None
-    for job in jobs:
-        job["run_id"] = summary["run_ids"].get(str(job["job"])) or job.get("run_id")
+    for job in jobs:  # the jobs' results get the run ids the sender knows
+        run_id = summary["run_ids"].get(str(job["job"]))
+        if run_id and run_id != job.get("run_id"):
+            job["run_id"] = run_id
+            _write_result(Path(state["sweep_dir"]), job)
     return summary["text"]
 
 

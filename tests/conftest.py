@@ -83,9 +83,13 @@ def store_client(db_path):
 class Watched:
     """A running ``nnexp`` whose output threads collect, so a test can act while it trains."""
 
-    def __init__(self, args, cwd):
+    #: Every one started by the current test (the ``no_leftovers`` fixture ends them).
+    started: list = []
+
+    def __init__(self, args, cwd, env: dict | None = None):
         self.proc = subprocess.Popen([str(NNEXP), *args], cwd=cwd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=clean_environ())
+                                     stderr=subprocess.PIPE, text=True, env={**clean_environ(), **(env or {})})
+        Watched.started.append(self)
         self.out, self.err = [], []
         self.threads = [threading.Thread(target=lambda s=s, d=d: d.extend(iter(s.readline, "")),
                                          daemon=True)
@@ -139,3 +143,30 @@ def need(module: str, extra: str) -> None:
         __import__(module)
     else:
         pytest.importorskip(module, reason=f"needs nnexp[{extra}]")
+
+
+def sender_of(pid: int) -> int:
+    """The pid of the sender process a trainer (``pid``) started (its argv names the trainer)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"nnexp.tracking.sender" in a for a in argv) and str(pid).encode() in argv:
+            return int(proc.name)
+    raise AssertionError(f"no sender process for trainer {pid}")
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    """A test that fails half-way leaves no ``nnexp`` training (or sending) behind."""
+    yield
+    for watched in Watched.started:
+        if watched.proc.poll() is None:
+            try:
+                os.kill(sender_of(watched.proc.pid), 9)
+            except (AssertionError, OSError):
+                pass
+            watched.proc.kill()
+            watched.proc.wait()
+    Watched.started.clear()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST, Watched, store_client, store_runs
+from conftest import FAST, Watched, sender_of, store_client, store_runs
 
 from nnexp.record import Record, read_state
 
@@ -76,18 +76,6 @@ def test_a_second_signal_exits_at_once_and_the_next_command_ends_the_run(tmp_pat
     assert out.returncode == 0, out.stderr
     (mlrun,) = store_runs(tmp_path / "mlflow.db")
     assert mlrun.info.status in ("KILLED",), out.stdout
-
-
-def sender_of(pid: int) -> int:
-    """The pid of the sender process a trainer (``pid``) started (its argv names the trainer)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"nnexp.tracking.sender" in a for a in argv) and str(pid).encode() in argv:
-            return int(proc.name)
-    raise AssertionError(f"no sender process for trainer {pid}")
 
 
 def test_sigkill_of_the_trainer_is_seen_by_its_sender_which_ends_the_run(tmp_path):

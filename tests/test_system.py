@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,73 @@ def test_the_server_script_refuses_an_unknown_action():
     out = subprocess.run(["bash", str(ROOT / "scripts" / "server.sh"), "restart"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "usage: bash scripts/server.sh start|stop|status|install" in out.stderr
+
+
+def mlflow_down(server) -> None:
+    """Kill the tracking server (its whole process group; PostgreSQL stays up)."""
+    import signal
+
+    pid = int((server["home"] / "mlflow.pid").read_text())
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def test_a_server_outage_mid_sweep_loses_nothing(server, tmp_path):
+    from conftest import Watched
+
+    sweep = Watched(["-m", "+experiment=xor", "trainer.epochs=300", "seed=0,1,2,3", *FAST,
+                     f"tracking.uri={server['uri']}", "tracking.experiment=sys-outage",
+                     "tracking.flush_every_s=0.2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                    tmp_path)
+    mc = MlflowClient(server["uri"])
+    deadline = time.monotonic() + 300
+    while not (mc.get_experiment_by_name("sys-outage") and
+               any(r.data.metrics for r in mc.search_runs(
+                   [mc.get_experiment_by_name("sys-outage").experiment_id]))):
+        assert sweep.proc.poll() is None and time.monotonic() < deadline, sweep.stderr
+        time.sleep(0.2)
+    mlflow_down(server)  # mid-sweep: runs are training, one has sent some epochs
+    time.sleep(4)
+    script("server.sh", "start", server["env"])  # back (PostgreSQL kept everything)
+    assert sweep.proc.wait(600) == 0, sweep.stdout + sweep.stderr
+    sweep.stop(0)
+    assert "Traceback" not in sweep.stderr, sweep.stderr
+    assert sweep.stderr.count("did not answer") == 1, sweep.stderr  # one line, not one per call
+    assert "answers again" in sweep.stderr
+    exp = mc.get_experiment_by_name("sys-outage")
+    runs = mc.search_runs([exp.experiment_id], max_results=100)
+    assert len(runs) == 5 and {r.info.status for r in runs} == {"FINISHED"}  # nothing RUNNING
+    for child in (r for r in runs if r.data.tags.get("mlflow.parentRunId")):
+        steps = [m.step for m in mc.get_metric_history(child.info.run_id, "loss")]
+        assert steps == list(range(1, 301))  # every epoch's value, none twice
+        assert "stats/steps.parquet" in [a.path for a in mc.list_artifacts(child.info.run_id, "stats")]
+        assert "test_loss" in child.data.metrics
+
+
+def test_a_run_ended_while_the_server_was_down_is_sent_by_nnexp_sync(server, tmp_path):
+    import signal
+
+    from conftest import Watched, sender_of
+
+    run = Watched(["+experiment=xor", "trainer.epochs=20000", *FAST, f"tracking.uri={server['uri']}",
+                   "tracking.experiment=sys-sync", "tracking.flush_every_s=0.2",
+                   "tracking.finish_wait_s=3"], tmp_path)
+    mc = MlflowClient(server["uri"])
+    deadline = time.monotonic() + 300
+    while not (mc.get_experiment_by_name("sys-sync") and
+               mc.search_runs([mc.get_experiment_by_name("sys-sync").experiment_id])):
+        assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr
+        time.sleep(0.2)
+    sender = sender_of(run.proc.pid)
+    mlflow_down(server)
+    assert run.proc.wait(600) == 0, run.stderr  # it trained on and finished
+    os.kill(sender, signal.SIGKILL)  # as if the machine went down before the server came back
+    run.stop(0)
+    assert "nnexp sync" in run.stderr, run.stderr
+    script("server.sh", "start", server["env"])
+    out = run_nnexp(["sync", "--uri", server["uri"], "--records", str(tmp_path / "nnexp-records")],
+                    tmp_path, timeout=300)
+    assert out.returncode == 0 and "FINISHED" in out.stdout, out.stdout + out.stderr
+    (mlrun,) = mc.search_runs([mc.get_experiment_by_name("sys-sync").experiment_id])
+    assert mlrun.info.status == "FINISHED"
+    assert len(mc.get_metric_history(mlrun.info.run_id, "loss")) == 1000  # 20000 epochs, 1000 points
+    assert "model.npz" in [a.path for a in mc.list_artifacts(mlrun.info.run_id)]

@@ -21,6 +21,7 @@ from nnexp.record.layout import default_root
 from nnexp.record.liveness import alive
 from nnexp.tracking import store
 from nnexp.tracking.reaper import sync_record
+from nnexp.tracking.sender import state
 
 
 class SyncError(NnexpError):
@@ -47,17 +48,25 @@ def main(argv: list[str]) -> int:
     records = _chosen(root, args.run_ids)
     failed = []
     for record in records:
-        meta = record.meta()
+        meta, sent = record.meta(), state(record)
+        run_id = sent.get("run_id") or meta.get("resume_run_id")
         if alive(meta) and meta.get("status") == "RUNNING":
-            print(f"{meta['run_id']}: still training (pid {meta.get('pid')}); its own sink sends it")
+            print(f"{run_id or record.path.name}: still training (pid {meta.get('pid')}); its sender sends it")
+            continue
+        if alive(sent.get("sender") or {}):
+            print(f"{run_id}: its sender (pid {sent['sender']['pid']}) is still sending it")
+            continue
+        if not run_id:
+            print(f"{record.path.name}: its run was never created in {meta['uri']}; it needs its "
+                  "sender (run the command again to record it anew)")
             continue
         try:
-            status = sync_record(meta["uri"], record, meta["run_id"], "its process ended before sending it")
+            status = sync_record(meta["uri"], record, run_id, "its process ended before sending it")
         except Exception as exc:  # noqa: BLE001 - the store's failure: said, and the next one tried
-            failed.append(meta["run_id"])
-            print(f"{meta['run_id']}: not sent: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            failed.append(run_id)
+            print(f"{run_id}: not sent: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             continue
-        print(f"{meta['run_id']}: sent to {meta['uri']}, {status}")
+        print(f"{run_id}: sent to {meta['uri']}, {status}")
     if not records:
         print(f"nothing to send: every record under {root} is in its store")
     if failed:

@@ -7,6 +7,8 @@ Record and sinks (``tracking.*``):
   journal) and between sends to the tracking store: a killed process loses at most this.
 - ``heartbeat_every_s`` (10.0): seconds between the run's heartbeats in the store (a run whose
   heartbeat stops and whose process is gone is marked KILLED by the next nnexp command).
+- ``finish_wait_s`` (60.0): seconds a finished run waits for a store that does not answer
+  before the command ends, leaving the rest in the record for ``nnexp sync``.
 - ``log_every`` (0): steps between per-step rows sent to the store; 0 = auto: ``max_points``
   (200) rows spread over the run. Every step is kept in the record regardless.
 - ``max_epoch_points`` (1000): at most this many epochs' metrics are sent to the store,
@@ -36,6 +38,7 @@ from nnexp.optim import check_int, check_range
 DEFAULT_SETTINGS = {
     "flush_every_s": 1.0,
     "heartbeat_every_s": 10.0,
+    "finish_wait_s": 60.0,
     "log_every": 0,
     "max_points": 200,
     "max_epoch_points": 1000,
@@ -58,7 +61,7 @@ _COUNTS = {"log_every": 0, "max_points": 1, "max_epoch_points": 1, "stats_every"
            "tensors_every_epochs": 0, "histogram_every_steps": 0, "max_histograms": 1,
            "histogram_bins": 1, "steps_csv_max_rows": 0, "plot_every_epochs": 0,
            "explain_max_params": 0}
-_SECONDS = {"flush_every_s": 0.01, "heartbeat_every_s": 0.1}
+_SECONDS = {"flush_every_s": 0.01, "heartbeat_every_s": 0.1, "finish_wait_s": 0.0}
 
 CHECKPOINT_DEFAULTS = {"every_epochs": 0, "every_seconds": 60.0, "monitor": None, "mode": "auto"}
 MODES = ("auto", "min", "max")

@@ -33,8 +33,6 @@ __all__ = ["DEFAULT_SETTINGS", "RunTracker"]
 #: Seconds an interrupted run waits for its status to reach the store before exiting anyway
 #: (the sender sends the rest on its own).
 INTERRUPTED_BUDGET = 1.0
-#: Seconds a finished run waits for an unanswering store before leaving the rest to `nnexp sync`.
-FINISHED_BUDGET = 60.0
 #: Seconds between looks at whether the sender could open the run.
 CHECK_EVERY = 1.0
 #: Settings the sender needs to end a run (the rest is the recorder's).
@@ -226,7 +224,8 @@ class RunTracker:
             return False
         killed = status == "KILLED"
         key = "status_round" if killed else "round"
-        budget = timeout if timeout is not None else (INTERRUPTED_BUDGET if killed else FINISHED_BUDGET)
+        budget = timeout if timeout is not None else (
+            INTERRUPTED_BUDGET if killed else self.settings["finish_wait_s"])
         st = self.sender.wait(record, lambda st: st.get(key) == self._round, budget)
         self._run_id = st.get("run_id") or self._run_id
         self.experiment_id = st.get("experiment_id") or self.experiment_id

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from nnexp.record import Record
 from nnexp.record.files import read_json, write_json
-from nnexp.record.liveness import alive
+from nnexp.record.liveness import alive, identity
 
 STATE = "mlflow.json"
 PARENT, SUMMARY = "nnexp_parent.json", "nnexp_summary.json"
@@ -166,36 +166,65 @@ def reset_shared() -> None:
 
 
 # -- the sender process ----------------------------------------------------------------------
+#: Seconds a sender whose owner has gone keeps retrying a store that does not answer before
+#: it leaves what is left to ``nnexp sync`` (the record keeps all of it).
+GIVE_UP = 300.0
+#: Seconds between tries of a store that does not answer.
+RETRY_EVERY = 2.0
+
+
 class Follower:
     """One record, from creating its MLflow run to sending its end."""
 
-    def __init__(self, record: Record, hurry):
-        self.record, self.hurry = record, hurry
+    def __init__(self, record: Record, hurry, outages: dict):
+        self.record, self.hurry, self.outages = record, hurry, outages
         self.meta = record.meta()
         self.sink = None
         self.done = False
+        self.next_try = 0.0
 
-    def step(self) -> None:
+    @property
+    def outage(self):
+        from nnexp.tracking.sink import Outage
+
+        uri = self.meta["uri"]
+        return self.outages.setdefault(uri, Outage(uri))
+
+    def step(self, owner_gone: bool) -> None:
         from nnexp.tracking.sink import Sink
 
+        if time.monotonic() < self.next_try:
+            return
+        ok = True
         if self.sink is None:
             run_id = self._open()
             if run_id is None:
                 return
-            self.sink = Sink(self.record, self.meta["uri"], run_id, interval=0,
+            self.sink = Sink(self.record, self.meta["uri"], run_id, outage=self.outage,
                              heartbeat_every=self.meta.get("heartbeat_every_s", 10.0))
         meta = self.record.meta()
         ended = meta.get("status") in ENDED
         lost = not ended and alive(meta) is False
         if ended or lost:
-            self._finish(meta, lost)
+            ok = self._finish(meta, lost)
         else:
-            self.sink._attempt(lambda: self.sink.send(files=True))
+            ok = self.sink.attempt(lambda: self.sink.send(files=True))
+        if not ok:
+            self._wait_for_store(owner_gone)
+
+    def _wait_for_store(self, owner_gone: bool) -> None:
+        """The store did not answer: try again in a while, or, its owner gone and the store
+        away too long, leave the rest to ``nnexp sync``."""
+        self.next_try = time.monotonic() + RETRY_EVERY
+        away = time.monotonic() - (self.outage.since or time.monotonic())
+        if owner_gone and away > GIVE_UP:
+            _log(f"gave up {self.record.path}: the store is away")
+            self.done = True
 
     def _open(self) -> str | None:
         """Create (or reopen) the run; a store that cannot take it is said in the state. A
         record whose run this sender already opened (final metrics after its end) reuses it."""
-        from nnexp.tracking import runs
+        from nnexp.tracking import runs, store
 
         if state(self.record).get("run_id"):
             return state(self.record)["run_id"]
@@ -211,16 +240,21 @@ class Follower:
             meta.update(parent_run_id=parent["run_id"], experiment_id=parent["experiment_id"])
         try:
             run_id, experiment_id = runs.open_run(meta)
-        except Exception as exc:  # noqa: BLE001 - told to the trainer, which stops with it
-            from nnexp.tracking.store import describe
-
-            write_json(self.record.path / STATE, {"error": describe(exc, self.meta["uri"])})
+        except Exception as exc:  # noqa: BLE001 - waited out, or told to the trainer
+            if store.unreachable(exc):
+                self.outage.failed(exc, str(self.record.path))
+                self.next_try = time.monotonic() + RETRY_EVERY
+                return None
+            write_json(self.record.path / STATE, {"error": f"tracking.uri {meta['uri']}: "
+                                                           f"{type(exc).__name__}: {exc}"})
             self.done = True
             return None
-        write_json(self.record.path / STATE, {"run_id": run_id, "experiment_id": experiment_id})
+        self.outage.answered()
+        write_json(self.record.path / STATE, {"run_id": run_id, "experiment_id": experiment_id,
+                                              "sender": identity()})
         return run_id
 
-    def _finish(self, meta: dict, lost: bool) -> None:
+    def _finish(self, meta: dict, lost: bool) -> bool:
         from nnexp.tracking.runs import end_run
 
         status = "KILLED" if lost else meta["status"]
@@ -228,49 +262,64 @@ class Follower:
         rnd = meta.get("round", 0)
         self.sink.after_status = lambda: write_json(
             self.record.path / STATE, {**state(self.record), "status_sent": status, "status_round": rnd})
-        ok = self.sink._attempt(lambda: end_run(
+        ok = self.sink.attempt(lambda: end_run(
             self.sink, self.record, status, lost_why=why,
             pictures=status == "FINISHED" and not self.hurry()))
         if ok:
             write_json(self.record.path / STATE, {**state(self.record), "synced": True, "round": rnd})
             self.done = True
+        return ok
 
 
 class SweepFollower:
-    """A sweep's parent run: made at once, kept alive (heartbeat) and ended once its jobs'
-    runs have ended."""
+    """A sweep's parent run: made at once (or as soon as the store answers), kept alive
+    (heartbeat) and ended once its jobs' runs have ended."""
 
-    def __init__(self, key: str, meta: dict):
+    def __init__(self, key: str, meta: dict, outages: dict):
+        from nnexp.tracking.sink import Outage
+
         self.key, self.meta = Path(key), meta
+        self.outage = outages.setdefault(meta["uri"], Outage(meta["uri"]))
         self.end: dict | None = None
         self.done = False
-        self.parent = self._open()
-        self._beat = time.monotonic()
-
-    def _open(self) -> dict:
-        from nnexp.tracking import runs
-
-        try:
-            run_id, experiment_id = runs.open_parent(self.meta)
-            parent = {"run_id": run_id, "experiment_id": experiment_id}
-        except Exception as exc:  # noqa: BLE001 - told to the sweep and its jobs
-            parent = {"error": f"tracking.uri {self.meta['uri']}: {type(exc).__name__}: {exc}"}
-            self.done = True
-        write_json(self.key / PARENT, parent)
-        return parent
+        self.parent: dict | None = None
+        self.next_try = self._beat = 0.0
 
     def step(self, followers: dict) -> None:
+        """Make the parent, beat, or end it — whatever is due; a store that does not answer
+        is waited out (the jobs wait for their parent meanwhile)."""
         from nnexp.tracking import store
 
-        client = store.client(self.meta["uri"])
+        if time.monotonic() < self.next_try:
+            return
+        try:
+            self._step(followers)
+        except Exception as exc:  # noqa: BLE001 - waited out, or said and tried again
+            self.next_try = time.monotonic() + RETRY_EVERY
+            if store.unreachable(exc):
+                self.outage.failed(exc, str(self.key))
+            else:
+                print(f"nnexp: sweep {self.key.name}: {type(exc).__name__}: {exc} (trying again)",
+                      file=sys.stderr, flush=True)
+            return
+        self.outage.answered()
+
+    def _step(self, followers: dict) -> None:
+        from nnexp.tracking import runs, store
+
+        if self.parent is None:
+            run_id, experiment_id = runs.open_parent(self.meta)
+            self.parent = {"run_id": run_id, "experiment_id": experiment_id}
+            write_json(self.key / PARENT, self.parent)
         if time.monotonic() - self._beat >= self.meta.get("heartbeat_every_s", 10.0):
             self._beat = time.monotonic()
+            client = store.client(self.meta["uri"])
             store.retry(client.set_tag, self.parent["run_id"], "nnexp.heartbeat", str(int(time.time())))
-        if self.end is None or any(f.meta.get("parent_key") == str(self.key) for f in followers.values()):
-            return
-        self._finish(client)
+        if self.end is not None and not any(f.meta.get("parent_key") == str(self.key)
+                                            for f in followers.values()):
+            self._finish()
 
-    def _finish(self, client) -> None:
+    def _finish(self) -> None:
         from nnexp.tracking.sweep import abandon_sweep, close_lost_runs, end_sweep
 
         end, uri, parent = self.end, self.meta["uri"], self.parent["run_id"]
@@ -301,6 +350,7 @@ def serve(spool, owner: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: hurry.update(on=True))
     followers: dict[str, Follower] = {}
     sweeps: dict[str, SweepFollower] = {}
+    outages: dict = {}  # one notice per store that stops answering
     stopping = False
     while True:
         for path in sorted(p for p in spool.glob("*.json") if not p.name.startswith(".")):
@@ -309,24 +359,25 @@ def serve(spool, owner: int) -> None:
             kind = request["kind"]
             _log(f"request {kind} {request.get('record') or request.get('key') or ''}")
             if kind == "run":
-                followers[request["record"]] = Follower(Record(request["record"]), lambda: hurry["on"])
+                followers[request["record"]] = Follower(Record(request["record"]), lambda: hurry["on"],
+                                                        outages)
             elif kind == "sweep":
-                sweeps[request["key"]] = SweepFollower(request["key"], request["meta"])
+                sweeps[request["key"]] = SweepFollower(request["key"], request["meta"], outages)
             elif kind in ("sweep_end", "sweep_abandon") and request["key"] in sweeps:
                 sweeps[request["key"]].end = request
             elif kind == "stop":
                 stopping = True
+        owner_gone = not _owner_alive(owner)
         for key, follower in list(followers.items()):
-            follower.step()
+            follower.step(owner_gone)
             if follower.done:
                 _log(f"done {key} {state(follower.record)}")
                 del followers[key]
-        owner_gone = not _owner_alive(owner)
         for key, sweep in list(sweeps.items()):
             if owner_gone and sweep.end is None and not sweep.done:  # its launcher died
                 sweep.end = {"kind": "sweep_end", "status": "KILLED", "jobs": []}
             if not sweep.done:
-                _guard(lambda: sweep.step(followers))
+                sweep.step(followers)
             if sweep.done:
                 del sweeps[key]
         if not followers and not sweeps and (stopping or owner_gone):
@@ -335,15 +386,6 @@ def serve(spool, owner: int) -> None:
     import shutil
 
     shutil.rmtree(spool, ignore_errors=True)
-
-
-def _guard(work) -> None:
-    """A step of a sweep whose store fails now is tried again at the next step."""
-    try:
-        work()
-    except Exception as exc:  # noqa: BLE001
-        print(f"nnexp: sweep: {type(exc).__name__}: {exc} (retrying)", file=sys.stderr, flush=True)
-        time.sleep(1.0)
 
 
 def _warm_up() -> None:

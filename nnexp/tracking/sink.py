@@ -1,22 +1,18 @@
-"""The MLflow sink: sends a run's record to its MLflow run, in the background or in one go.
+"""The MLflow sink: sends a run's record to its MLflow run, a pass at a time.
 
 It reads the record (:mod:`nnexp.record`), never the training loop: journal lines become
 ``log_batch`` calls, changed files under the record's ``artifacts/`` are uploaded, and a
-heartbeat tag says the process is alive. How far it got is kept in the record's
+heartbeat tag says the run's process is alive. How far it got is kept in the record's
 ``sink.json``, so a sink that stopped (a store that did not answer, a killed process) is
-continued later by another — ``nnexp sync``, or the next nnexp command's reaper.
-
-While a run trains, :meth:`Sink.start` runs it on a daemon thread every ``interval`` seconds.
-When the store stops answering, training goes on: one warning line, then retries with a
-growing delay; one line again when it answers. :meth:`Sink.finish` ends the run: the rest of
-the journal, the final status, then the files — within a time limit for an interrupted run.
+continued later by another: the sender (:mod:`nnexp.tracking.sender`) runs one per record,
+``nnexp sync`` and the reaper one to end a record's run. A failing store is the caller's to
+retry (:class:`Outage` says so once per store, and once again when it answers).
 """
 
 from __future__ import annotations
 
 import math
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,115 +24,75 @@ from nnexp.tracking.params import TAG_MAX, cap, clean_key
 
 BATCH = 1000  # MLflow's limit of entities per log_batch (and of metrics)
 TAG_BATCH = 100  # ... and of tags
-MAX_DELAY = 30.0
 HEARTBEAT_TAG = "nnexp.heartbeat"
 PENDING_TAG = "nnexp.sync"
+
+
+class Outage:
+    """A store that stopped answering, said once: when it stops, and when it answers again."""
+
+    def __init__(self, uri: str, stream=None):
+        self.uri, self.stream = uri, stream if stream is not None else sys.stderr
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException, where: str) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            say(f"the tracking store at {self.uri} did not answer ({cap(error, 200)}); training goes "
+                f"on, everything is kept in {where} and sent when it answers again (or by "
+                "`nnexp sync`)", self.stream)
+
+    def answered(self) -> None:
+        if self.since is not None:
+            say(f"the tracking store at {self.uri} answers again after "
+                f"{time.monotonic() - self.since:.0f} s; sending what it missed", self.stream)
+            self.since = None
+
+
+def say(text: str, stream=None) -> None:
+    print(f"nnexp: {text}", file=stream or sys.stderr, flush=True)
 
 
 class Sink:
     """Sends ``record`` to MLflow run ``run_id`` at ``uri``."""
 
-    def __init__(self, record: Record, uri: str, run_id: str, *, interval: float = 1.0,
-                 heartbeat_every: float = 10.0, stream=None):
+    def __init__(self, record: Record, uri: str, run_id: str, *, heartbeat_every: float = 10.0,
+                 outage: Outage | None = None):
         self.record, self.uri, self.run_id = record, uri, run_id
-        self.interval, self.heartbeat_every = interval, heartbeat_every
-        self.stream = stream if stream is not None else sys.stderr
+        self.heartbeat_every = heartbeat_every
+        self.outage = outage or Outage(uri)
         self.client = store.client(uri)
         cursor = read_json(record.sink_path, {})
         self.offset: int = cursor.get("offset", 0)
         self.sent: dict[str, list] = cursor.get("files", {})
         self.nonfinite: set[str] = set(cursor.get("nonfinite", []))
-        self.offline_since: float | None = None
-        self.last_error: str | None = None
         self._beat = 0.0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._final: str | None = None
         #: Work to do once in the final pass, after the status is set and before the files are
         #: sent (exporting the record's tables, drawing its pictures); and what to do right
         #: after the status is set (telling a waiting trainer).
         self.before_final = None
         self.after_status = None
-        self.cancelled = False  # set by cancel(): the final pass sets no status, sends no more files
-        self.done = threading.Event()
 
-    # -- in the background -------------------------------------------------------------------
-    def start(self) -> Sink:
-        self._thread = threading.Thread(target=self._loop, name=f"nnexp-sink-{self.run_id[:8]}",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        delay = self.interval
-        while True:
-            self._wake.wait(delay)
-            self._wake.clear()
-            final = self._final
-            ok = self._attempt(lambda: self.finish_now(final) if final else self.send(files=True))
-            if (ok and final) or self.cancelled:
-                self.done.set()
-                return
-            delay = self.interval if ok else min(MAX_DELAY, max(self.interval, delay * 2))
-            if self._stop.is_set() and not final:
-                return
+    def attempt(self, work) -> bool:
+        """Run ``work``; a store that does not answer is said (once) and False returned, for
+        the caller to try again later. Any other failure is raised."""
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            if not store.unreachable(exc):
+                raise
+            self.outage.failed(exc, str(self.record.path))
+            return False
+        self.outage.answered()
+        return True
 
     def _prepare(self) -> None:
         work, self.before_final = self.before_final, None
         try:
             work()
         except Exception as exc:  # noqa: BLE001 - what it would add is missing, the rest goes on
-            self._say(f"run {self.run_id}: preparing its last files failed: {type(exc).__name__}: {exc}")
-
-    def _attempt(self, work) -> bool:
-        """Run ``work``; a failure means the store does not answer: warn once, retry later."""
-        try:
-            work()
-        except Exception as exc:  # noqa: BLE001 - any store failure; training must go on
-            self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            if self.offline_since is None:
-                self.offline_since = time.monotonic()
-                self._say(f"the tracking store at {self.uri} did not answer ({cap(self.last_error, 200)}); "
-                          f"training goes on and run {self.run_id} is kept in {self.record.path}; "
-                          "it is sent when the store answers again (or run `nnexp sync`)")
-            return False
-        if self.offline_since is not None:
-            away = time.monotonic() - self.offline_since
-            self.offline_since = None
-            self._say(f"the tracking store answers again after {away:.0f} s; run {self.run_id} is up to date")
-        return True
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the background thread (it finishes its current pass)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def finish(self, status: str, timeout: float | None) -> bool:
-        """End the run with ``status`` after sending everything, on the sink's thread; wait at
-        most ``timeout`` seconds (None: until done). True when all of it reached the store."""
-        self._final = status
-        if self._thread is None or not self._thread.is_alive():
-            self.start()
-        self._wake.set()
-        return self.done.wait(timeout)
-
-    def cancel(self, timeout: float = 1.0) -> None:
-        """Stop a final pass (the process was interrupted while ending the run): it sets no
-        status and sends no more files; waits up to ``timeout`` for it to notice."""
-        self.cancelled = True
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _say(self, text: str) -> None:
-        print(f"nnexp: {text}", file=self.stream, flush=True)
+            say(f"run {self.run_id}: preparing its last files failed: {type(exc).__name__}: {exc}")
 
     # -- one pass ----------------------------------------------------------------------------
     def send(self, files: bool = True) -> None:
@@ -152,16 +108,13 @@ class Sink:
         fails (retried by the caller)."""
         self._send_journal()
         self._log(tags={PENDING_TAG: "pending"})
-        if self.cancelled:
-            return
         store.retry(self.client.set_terminated, self.run_id, status)
         if self.after_status is not None:
             self.after_status()
         if self.before_final is not None:
             self._prepare()
         self._send_files()
-        if not self.cancelled:
-            self._log(tags={PENDING_TAG: "done"})
+        self._log(tags={PENDING_TAG: "done"})
 
     def _send_journal(self) -> None:
         while True:
@@ -223,12 +176,10 @@ class Sink:
             store.retry(self.client.log_artifacts, self.run_id, str(root))
         else:
             for path in changed:
-                if self.cancelled:
-                    break
                 parent = path.parent.relative_to(root).as_posix()
                 store.retry(self.client.log_artifact, self.run_id, str(path),
                             None if parent == "." else parent)
-        for path in changed[:len(changed) if not self.cancelled else 0]:
+        for path in changed:
             st = path.stat()
             self.sent[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
         if changed:

@@ -129,6 +129,28 @@ def client(uri: str):
         return MlflowClient(tracking_uri=uri)
 
 
+#: What a store that does not answer (down, unreachable, overloaded) says, as opposed to a
+#: store that refused what was sent: the first is waited out, the second is reported.
+UNREACHABLE_TYPES = ("ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout", "MaxRetryError",
+                     "NewConnectionError", "ProtocolError", "RemoteDisconnected", "TimeoutError")
+UNREACHABLE_TEXT = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection",
+                    "Connection aborted", "Read timed out", "database is locked",
+                    "error code 502", "error code 503", "error code 504")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the store did not answer."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ in UNREACHABLE_TYPES or isinstance(exc, (ConnectionError, TimeoutError)):
+            return True
+        if any(text in str(exc) for text in UNREACHABLE_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "database is locked" in text or "database table is locked" in text
