@@ -111,8 +111,9 @@ def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
     run_id = last.get("run_id") or last.get("record_id")  # the record's id until the run exists
     then = (f" Continue it with: nnexp resume {run_id}" if run_id and getattr(exc, "at_step_end", False)
             else "")
-    print(f"nnexp: {'terminated' if terminated else 'interrupted'}; "
-          f"the run is marked KILLED, what it logged is kept.{then}", file=sys.stderr)
+    said = ("the run had finished and is recorded FINISHED." if last.get("status") == "FINISHED"
+            else f"the run is marked KILLED, what it logged is kept.{then}")
+    print(f"nnexp: {'terminated' if terminated else 'interrupted'}; {said}", file=sys.stderr)
     return 143 if terminated else 130
 
 
@@ -318,6 +319,8 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     result["status"] = "FINISHED"
     result["seconds"] = round(time.perf_counter() - started, 3)
     report(result)
+    if StopAtStepEnd.active is not None:
+        StopAtStepEnd.active.release()  # a signal held while the run's end was written
     return result
 
 
@@ -382,15 +385,32 @@ def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | 
     result["params"] = tracking.flatten_config(plain)
     root = (resume or {}).get("record_root") or settings.get("record_dir") or default_root(uri, hc.runtime.cwd)
     trainer = plain["trainer"]
+    parent_run_id, parent_key = _parent(origin, sweep_info)
     return tracking.RunTracker(
         uri=uri, experiment_id=experiment_id, experiment=experiment,
         run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-        parent_run_id=(origin or {}).get("parent_run_id"), parent_key=(sweep_info or {}).get("parent_key"),
-        settings=settings, dataset=parts.dataset,
+        parent_run_id=parent_run_id, parent_key=parent_key, settings=settings, dataset=parts.dataset,
         checkpoint=trainer["checkpoint"], monitor=trainer["early_stopping"]["monitor"],
         record_root=_absolute(root, hc.runtime.cwd), resume_run_id=(resume or {}).get("run_id"),
-        record_path=(resume or {}).get("record"), end_with_fit=False, wait=sweep_info is None)
+        record_path=(resume or {}).get("record"), end_with_fit=False, wait=parent_key is None)
+
+
+def _parent(origin: dict | None, sweep_info: dict | None) -> tuple[str | None, str | None]:
+    """``(parent_run_id, parent_key)`` of a sweep's job. A job whose runs go to the launching
+    process's sender names the parent by the sweep (the sender makes it) and hands its run
+    over; a job elsewhere (Ray, SLURM) has its own sender, so it needs the parent's id."""
+    if sweep_info is None or not sweep_info.get("parent_key"):
+        return (origin or {}).get("parent_run_id"), None
+    from nnexp.tracking import sender
+
+    if str(sender.shared().spool) == sweep_info.get("spool"):
+        return None, sweep_info["parent_key"]
+    if sweep_info.get("parent_run_id"):
+        return sweep_info["parent_run_id"], None
+    from nnexp.sweep import _parent_id
+
+    return _parent_id(sweep_info), None
 
 
 def _absolute(path, base):

@@ -135,6 +135,8 @@ class SweepCallback(Callback):
                  "hydra_overrides": [o for o in config.hydra.overrides.hydra if not o.startswith(RELAUNCH)]}
         if config.tracking.enabled:
             state.update(_open_parent(config, jobs))
+            if not launchers.shares_sender(config):  # jobs elsewhere need the parent's id itself
+                state["parent_run_id"] = _parent_id(state)
         Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)
         (Path(state["sweep_dir"]) / STATE_FILE).write_text(json.dumps(state, indent=1))
         _active = self.state = state
@@ -162,6 +164,9 @@ def _resume_state(config) -> dict:
         sender.shared().submit(kind="sweep", key=state["parent_key"], meta={
             "uri": state["uri"], "resume_run_id": plan["parent_run_id"],
             "heartbeat_every_s": float(config.tracking.get("heartbeat_every_s", 10.0)), **identity()})
+        state.update(spool=str(sender.shared().spool), parent_run_id=None)
+        if not launchers.shares_sender(config):
+            state["parent_run_id"] = _parent_id(state)
     (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
     return state
 
@@ -187,7 +192,17 @@ def _open_parent(config, jobs) -> dict:
         "uri": uri, "experiment": name, "run_name": f"sweep-{name}-{_stamp()}", "tags": tags,
         "heartbeat_every_s": float(config.tracking.get("heartbeat_every_s", 10.0)), **identity()})
     return {"uri": uri, "experiment": name, "experiment_id": None, "parent_key": key,
-            "parent_run_id": None}
+            "parent_run_id": None, "spool": str(sender.shared().spool)}
+
+
+def _parent_id(state: dict, timeout: float = 300.0) -> str:
+    """The parent run's id, once the sender has made it; its error, raised."""
+    from nnexp.tracking.store import TrackingError
+
+    parent = parent_run(state, timeout)
+    if "run_id" not in parent:
+        raise TrackingError(parent.get("error") or f"the sweep's parent run was not made within {timeout:.0f} s")
+    return parent["run_id"]
 
 
 def parent_run(state: dict, timeout: float = 60.0) -> dict:
@@ -415,7 +430,8 @@ def run_job(cfg, hc) -> dict:
             run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_key") else None,
                            resume=resume)
     except KeyboardInterrupt:
-        result.update(status="KILLED", error="interrupted (Ctrl-C or SIGTERM)")
+        if result["status"] != "FINISHED":  # (a signal held while a finished run was recorded)
+            result.update(status="KILLED", error="interrupted (Ctrl-C or SIGTERM)")
         _write_result(sweep_dir, result)
         raise
     except Exception as exc:  # noqa: BLE001 - one job's failure must not end the sweep

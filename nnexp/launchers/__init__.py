@@ -44,6 +44,20 @@ ADOPTED = {
 }
 
 
+#: Launchers whose jobs run in the launching process or in processes it starts with its
+#: environment: they hand their runs to its sender (the others' jobs have their own).
+SHARING = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+           "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+           "hydra_plugins.nnexp_launchers.joblib_launcher.JoblibLauncher",
+           "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+           "hydra_plugins.nnexp_launchers.submitit_launcher.LocalLauncher")
+
+
+def shares_sender(config) -> bool:
+    """Whether the sweep's jobs hand their runs to the launching process's sender."""
+    return str(config.hydra.launcher.get("_target_", "")) in SHARING
+
+
 def adopt(config) -> None:
     """Point ``hydra.launcher._target_`` at nnexp's subclass of the chosen Hydra launcher
     (before Hydra instantiates it); any other launcher is left as it is."""
