@@ -6,7 +6,10 @@ update, where no checkpoint can be taken. So while a run trains, the first signa
 noted, and this plugin's ``on_step_end`` / ``on_epoch_end`` (called last, after the record's)
 raise it from a known, safe place: the end of the current step. The exception carries
 ``at_step_end = True``; ``fit`` then ends the run as KILLED and the record takes a checkpoint.
-Outside training the first signal is raised at once. A second signal ends the process at
+Once training is over, the run's end (its last rows, checkpoint, model, test metrics, the
+tracking store's last word) is written in full: a first signal then is held until the run is
+recorded, and raised after it (:meth:`StopAtStepEnd.release`); the run stays FINISHED and the
+command stops there. Outside a run the first signal is raised at once. A second signal ends the process at
 once (exit code 130, or 143 for SIGTERM): whatever was not written by then is what the record
 already holds, and the next nnexp command marks the run KILLED.
 
@@ -37,7 +40,10 @@ class StopAtStepEnd:
     def __init__(self):
         self.pending: KeyboardInterrupt | None = None
         self.signalled = False
+        #: Whether a first signal is held (training, or the end of a run being written).
         self.training = False
+        #: Whether the held signal is raised at the end of the step (else by release()).
+        self.stepping = False
         self._previous: dict = {}
         self._outer: StopAtStepEnd | None = None
 
@@ -66,14 +72,21 @@ class StopAtStepEnd:
         error = Terminated() if terminated else KeyboardInterrupt()
         if self.training:
             self.pending = error
-            print("\nnnexp: stopping after this step (signal again to stop now)",
-                  file=sys.stderr, flush=True)
+            print(f"\nnnexp: stopping after this {'step' if self.stepping else 'run is recorded'} "
+                  "(signal again to stop now)", file=sys.stderr, flush=True)
             return
         raise error
 
+    def release(self) -> None:
+        """The run is recorded: a held signal is raised now (a FINISHED run stays FINISHED)."""
+        self.training = self.stepping = False
+        if self.pending is not None:
+            error, self.pending = self.pending, None
+            raise error
+
     @hookimpl
     def on_run_start(self, run):
-        self.training = True
+        self.training = self.stepping = True
 
     @hookimpl(trylast=True)
     def on_step_end(self, run, loss):
@@ -86,10 +99,13 @@ class StopAtStepEnd:
     def _raise_pending(self) -> None:
         if self.pending is not None:
             error, self.pending = self.pending, None
-            self.training = False
+            self.training = self.stepping = False
             error.at_step_end = True
             raise error
 
     @hookimpl
     def on_run_end(self, run, status, error):
-        self.training = False
+        # a FINISHED run's end is written with signals held (its owner calls release());
+        # any other end lets the next signal through
+        self.stepping = False
+        self.training = status == "FINISHED"

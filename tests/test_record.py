@@ -1,6 +1,7 @@
 """The run record on disk: part tables, the journal, state files, checkpoints and resume."""
 
 import json
+import signal
 
 import numpy as np
 import pandas as pd
@@ -209,3 +210,28 @@ def test_liveness_knows_this_process_and_a_gone_or_reused_pid():
     assert alive({**me, "pid_start": "1"}) is False  # the pid, now another process
     assert alive({**me, "pid": "999999999"}) is False
     assert alive({**me, "host": "elsewhere"}) is None
+
+
+class SignalAtRunEnd:
+    """Delivers a signal in the run's end: after the signal handler's own ``on_run_end``
+    (registered after this one, so called first) and before the record writes its end."""
+
+    def __init__(self, stop):
+        self.stop = stop
+
+    @hookimpl
+    def on_run_end(self, run, status, error):
+        self.stop._on_signal(signal.SIGTERM, None)
+
+
+def test_a_signal_while_a_finished_run_is_recorded_is_held_until_it_is(tmp_path):
+    X, y = data()
+    with StopAtStepEnd() as stop:
+        nnexp.fit(net(), X, y, epochs=3, callbacks=[SignalAtRunEnd(stop), Recorder(tmp_path / "r"), stop],
+                  **FIT)  # no exception here: the run's end is written in full
+        rec = Record(tmp_path / "r")
+        assert rec.meta()["status"] == "FINISHED" and rec.checkpoint_path().is_file()
+        assert (rec.artifacts / "model.npz").is_file()
+        with pytest.raises(KeyboardInterrupt):
+            stop.release()  # the owner, once the run is recorded: the held signal now
+        stop.release()  # nothing held any more

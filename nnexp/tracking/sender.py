@@ -111,11 +111,15 @@ class Sender:
     def wait(self, record: Record, done, timeout: float | None) -> dict:
         """Wait until ``done(state)`` holds for the sender's state of ``record`` (or it says an
         error), the sender died, or ``timeout`` seconds passed; return that state."""
+        from nnexp.interrupts import StopAtStepEnd
+
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             st = state(record)
             if done(st) or st.get("error") or not self.alive():
                 return st
+            if StopAtStepEnd.active is not None and StopAtStepEnd.active.pending is not None:
+                return st  # the user asked to stop: the sender goes on without us
             if deadline is not None and time.monotonic() >= deadline:
                 return st
             time.sleep(0.02)
@@ -293,7 +297,7 @@ class SweepFollower:
         if time.monotonic() < self.next_try:
             return
         try:
-            self._step(followers)
+            asked = self._step(followers)
         except Exception as exc:  # noqa: BLE001 - waited out, or said and tried again
             self.next_try = time.monotonic() + RETRY_EVERY
             if store.unreachable(exc):
@@ -302,22 +306,29 @@ class SweepFollower:
                 print(f"nnexp: sweep {self.key.name}: {type(exc).__name__}: {exc} (trying again)",
                       file=sys.stderr, flush=True)
             return
-        self.outage.answered()
+        if asked:  # a step with nothing due asked the store nothing
+            self.outage.answered()
 
-    def _step(self, followers: dict) -> None:
+    def _step(self, followers: dict) -> bool:
+        """Do what is due; whether that asked the store anything."""
         from nnexp.tracking import runs, store
 
+        asked = False
         if self.parent is None:
             run_id, experiment_id = runs.open_parent(self.meta)
             self.parent = {"run_id": run_id, "experiment_id": experiment_id}
             write_json(self.key / PARENT, self.parent)
+            asked = True
         if time.monotonic() - self._beat >= self.meta.get("heartbeat_every_s", 10.0):
             self._beat = time.monotonic()
             client = store.client(self.meta["uri"])
             store.retry(client.set_tag, self.parent["run_id"], "nnexp.heartbeat", str(int(time.time())))
+            asked = True
         if self.end is not None and not any(f.meta.get("parent_key") == str(self.key)
                                             for f in followers.values()):
             self._finish()
+            asked = True
+        return asked
 
     def _finish(self) -> None:
         from nnexp.tracking.sweep import abandon_sweep, close_lost_runs, end_sweep
