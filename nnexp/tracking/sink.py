@@ -68,6 +68,8 @@ class Sink:
         self.sent: dict[str, list] = cursor.get("files", {})
         self.nonfinite: set[str] = set(cursor.get("nonfinite", []))
         self._beat = 0.0
+        #: Store calls that returned: a pass that made none says nothing of the store.
+        self.calls = 0
         #: Work to do once in the final pass, after the status is set and before the files are
         #: sent (exporting the record's tables, drawing its pictures); and what to do right
         #: after the status is set (telling a waiting trainer).
@@ -77,6 +79,7 @@ class Sink:
     def attempt(self, work) -> bool:
         """Run ``work``; a store that does not answer is said (once) and False returned, for
         the caller to try again later. Any other failure is raised."""
+        calls = self.calls
         try:
             work()
         except Exception as exc:  # noqa: BLE001 - sorted below
@@ -84,8 +87,15 @@ class Sink:
                 raise
             self.outage.failed(exc, str(self.record.path))
             return False
-        self.outage.answered()
+        if self.calls > calls:  # it answered (a pass with nothing to send asked it nothing)
+            self.outage.answered()
         return True
+
+    def _call(self, fn, *args, **kwargs):
+        """One store call (lock errors retried), counted once it returned."""
+        out = store.retry(fn, *args, **kwargs)
+        self.calls += 1
+        return out
 
     def _prepare(self) -> None:
         work, self.before_final = self.before_final, None
@@ -108,7 +118,7 @@ class Sink:
         fails (retried by the caller)."""
         self._send_journal()
         self._log(tags={PENDING_TAG: "pending"})
-        store.retry(self.client.set_terminated, self.run_id, status)
+        self._call(self.client.set_terminated, self.run_id, status)
         if self.after_status is not None:
             self.after_status()
         if self.before_final is not None:
@@ -154,9 +164,9 @@ class Sink:
         tag_list = [RunTag(clean_key(k), cap(v, TAG_MAX)) for k, v in (tags or {}).items()]
         metrics = list(metrics)
         for i in range(0, len(tag_list), TAG_BATCH):
-            store.retry(self.client.log_batch, self.run_id, tags=tag_list[i:i + TAG_BATCH])
+            self._call(self.client.log_batch, self.run_id, tags=tag_list[i:i + TAG_BATCH])
         for i in range(0, len(metrics), BATCH):
-            store.retry(self.client.log_batch, self.run_id, metrics=metrics[i:i + BATCH])
+            self._call(self.client.log_batch, self.run_id, metrics=metrics[i:i + BATCH])
 
     def _changed_files(self) -> list[Path]:
         root = self.record.artifacts
@@ -173,11 +183,11 @@ class Sink:
         root = self.record.artifacts
         changed = self._changed_files()
         if changed and not self.sent:  # nothing sent yet: the whole tree in one call
-            store.retry(self.client.log_artifacts, self.run_id, str(root))
+            self._call(self.client.log_artifacts, self.run_id, str(root))
         else:
             for path in changed:
                 parent = path.parent.relative_to(root).as_posix()
-                store.retry(self.client.log_artifact, self.run_id, str(path),
+                self._call(self.client.log_artifact, self.run_id, str(path),
                             None if parent == "." else parent)
         for path in changed:
             st = path.stat()
