@@ -23,8 +23,10 @@ FAST = ["tracking.plot=false"]
 
 def clean_environ() -> dict:
     """This process's environment without MLFLOW_TRACKING_URI: the CLI tests' runs go to the
-    SQLite store in their tmp_path, never to a server the developer's shell points at."""
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    SQLite store in their tmp_path, never to a server the developer's shell points at; and
+    without the spool of a sender an in-process test started (each command gets its own)."""
+    return {k: v for k, v in os.environ.items()
+            if k != "MLFLOW_TRACKING_URI" and k != "NNEXP_SENDER_SPOOL"}
 
 
 def run_nnexp(args, cwd, *, timeout: float = 180, env: dict | None = None):
@@ -65,9 +67,7 @@ def subcommand(monkeypatch, capsys):
 
 def store_runs(db_path) -> list:
     """Every run (any experiment, any status) in the SQLite store at ``db_path``."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{db_path}")
+    client = store_client(db_path)
     experiments = client.search_experiments()
     if not experiments:
         return []
@@ -75,9 +75,11 @@ def store_runs(db_path) -> list:
 
 
 def store_client(db_path):
-    from mlflow.tracking import MlflowClient
+    """A client of the SQLite store at ``db_path``, opened as nnexp opens it: under the
+    store's file lock, so a test never migrates a brand-new store while a sender creates it."""
+    from nnexp.tracking.store import client
 
-    return MlflowClient(tracking_uri=f"sqlite:///{db_path}")
+    return client(f"sqlite:///{db_path}")
 
 
 class Watched:
@@ -170,3 +172,7 @@ def no_leftovers():
             watched.proc.kill()
             watched.proc.wait()
     Watched.started.clear()
+    sender = sys.modules.get("nnexp.tracking.sender")
+    if sender is not None:  # an in-process tracker's sender: told to finish, then forgotten
+        sender.stop_shared()
+        sender.reset_shared()

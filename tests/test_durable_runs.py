@@ -163,8 +163,9 @@ def test_resume_refuses_a_finished_run_and_an_unknown_id(tmp_path, nnexp_cli):
 
 
 def test_resume_with_more_epochs_trains_longer_in_the_same_run(tmp_path, nnexp_cli):
-    run = Watched(["+experiment=tutorial", "trainer.epochs=5000", "tracking.flush_every_s=0.05", *FAST],
-                  tmp_path)
+    # every epoch goes to the store (max_epoch_points >= epochs), so none is thinned out
+    run = Watched(["+experiment=tutorial", "trainer.epochs=5000", "tracking.flush_every_s=0.05",
+                   "tracking.max_epoch_points=5000", *FAST], tmp_path)
     wait_for_epoch(tmp_path, 5, run)
     assert run.stop(signal.SIGINT) == 130
     (mlrun,) = store_runs(tmp_path / "mlflow.db")
@@ -212,7 +213,8 @@ def test_an_unknown_monitored_metric_is_refused_before_any_run(tmp_path, nnexp_c
 
 
 def test_a_sweep_stopped_mid_way_resumes_only_its_unfinished_jobs(tmp_path, nnexp_cli):
-    args = ["-m", "+experiment=xor", "trainer.epochs=1500", "seed=0,1,2,3", *FAST]
+    # rows reach the record every 0.05 s, so the third job is seen (and stopped) mid-training
+    args = ["-m", "+experiment=xor", "trainer.epochs=3000", "seed=0,1,2,3", "tracking.flush_every_s=0.05", *FAST]
     sweep = Watched(args, tmp_path)
     deadline = time.monotonic() + 300
     while len(list(tmp_path.glob("multirun/*/*/nnexp_jobs/*.json"))) < 2:  # two jobs done
@@ -238,8 +240,8 @@ def test_a_sweep_stopped_mid_way_resumes_only_its_unfinished_jobs(tmp_path, nnex
     assert {r.info.status for r in children} == {"FINISHED"}
     again = client.get_run(killed.info.run_id)  # the killed job went on in its own run
     assert again.data.tags["nnexp.resumed"] == "1"
-    # 1500 epochs in at most 1000 points: every 2nd epoch, across the stop, none twice
-    assert [m.step for m in client.get_metric_history(killed.info.run_id, "loss")] == list(range(2, 1501, 2))
+    # 3000 epochs in at most 1000 points: every 3rd epoch, across the stop, none twice
+    assert [m.step for m in client.get_metric_history(killed.info.run_id, "loss")] == list(range(3, 3001, 3))
     parent = client.get_run(parent.info.run_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["nnexp.jobs"] == "4"
     assert "sweep of 4 jobs: 4 FINISHED" in out.stdout

@@ -215,6 +215,10 @@ class SlowEpochsSeeStore:
 
     @nnexp.hookimpl
     def on_epoch_end(self, run, epoch, metrics):
+        deadline = time.monotonic() + 60
+        while epoch == 1 and self.tracker.run_id is None:  # the sender starts (imports MLflow)
+            assert time.monotonic() < deadline, "the sender never created the run"
+            time.sleep(0.05)
         time.sleep(self.seconds)
         if epoch == self.epoch:
             self.seen = steps_of(MlflowClient(self.uri), self.tracker.run_id, "loss")
