@@ -235,3 +235,21 @@ def test_a_signal_while_a_finished_run_is_recorded_is_held_until_it_is(tmp_path)
         with pytest.raises(KeyboardInterrupt):
             stop.release()  # the owner, once the run is recorded: the held signal now
         stop.release()  # nothing held any more
+
+
+def test_a_run_continued_without_a_checkpoint_trains_again_and_journals_each_step_once(tmp_path):
+    X, y = data()
+    first = Recorder(tmp_path / "r", {"flush_every_s": 0.01})
+    nnexp.fit(net(), X, y, epochs=3, callbacks=[first], **FIT)  # then lost before any checkpoint
+    (tmp_path / "r" / "artifacts" / "checkpoints").rename(tmp_path / "gone")
+    before, lines = sent(Record(tmp_path / "r")), Record(tmp_path / "r").journal_path.read_bytes()
+    again = Recorder(tmp_path / "r", {"flush_every_s": 0.01}, continues=True)
+    nnexp.fit(net(), X, y, epochs=5, callbacks=[again], **FIT)  # from the start, same seeds
+    after = sent(Record(tmp_path / "r"))
+    # the journal grew: what a sink already sent from it (its offset) is still where it was
+    assert Record(tmp_path / "r").journal_path.read_bytes().startswith(lines)
+    keys = [(k, s) for k, s, _ in after]
+    assert len(keys) == len(set(keys))  # no step twice
+    assert set(before) <= set(after)  # the first 3 epochs' values, unchanged
+    assert max(s for k, s, _ in after if k == "e") == 5
+    assert list(Record(tmp_path / "r").epochs.read().index) == [1, 2, 3, 4, 5]

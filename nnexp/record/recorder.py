@@ -76,8 +76,11 @@ class Recorder:
     """Writes ``record`` (a :class:`Record` or a directory) for one :func:`nnexp.fit` run."""
 
     def __init__(self, record, settings=None, *, checkpoint=None, config_yaml: str | None = None,
-                 monitor: str | None = None, owns_status: bool = True):
+                 monitor: str | None = None, owns_status: bool = True, continues: bool = False):
         self.record = record if isinstance(record, Record) else Record(record)
+        #: Whether this run continues the record's MLflow run: without a checkpoint it trains
+        #: again from the start, and what the journal already holds is not journaled twice.
+        self.continues = continues
         #: Whether the end of training ends the record (meta ``status``); a tracker that has
         #: more to add after fit (test metrics) sets the status itself (``trained`` is fit's).
         self.owns_status = owns_status
@@ -119,10 +122,13 @@ class Recorder:
         rec.update_meta(status="RUNNING", steps_per_epoch=run.steps_per_epoch, epochs=run.epochs)
 
     def _fresh(self) -> dict[str, int]:
-        """A new record: parts and journal left from an earlier run in the same folder go."""
+        """A new record: parts and journal left from an earlier run in the same folder go
+        (the journal stays when the run continues one it was sent to: see ``continues``)."""
         import shutil
 
         shutil.rmtree(self.record.path / "parts", ignore_errors=True)
+        if self.continues and self.record.journal_path.exists():
+            return journal_mod.last_steps(self.record.journal_path)
         self.record.journal_path.unlink(missing_ok=True)
         self.record.sink_path.unlink(missing_ok=True)
         return {}

@@ -103,7 +103,7 @@ class RunTracker:
         record = Record(self.record_path or self.record_root / uuid.uuid4().hex)
         self.recorder = Recorder(record, self.settings, checkpoint=self.checkpoint_settings,
                                  config_yaml=self.config_yaml, monitor=self.monitor,
-                                 owns_status=False)
+                                 owns_status=False, continues=self.resume_run_id is not None)
         self.recorder.on_run_start(run)
         (record.path / sender_mod.STATE).unlink(missing_ok=True)  # a new session of the record
         if _has_boundary(self.dataset):
