@@ -5,6 +5,7 @@ Usage (from the repository root, with nnexp installed in the running interpreter
 
     python benchmarks/bench_durable.py              # everything (~6 minutes)
     python benchmarks/bench_durable.py --quick      # shorter runs (~2 minutes)
+    python benchmarks/bench_durable.py --parts interrupt,kill   # some of: rss,interrupt,kill,checkpoint
 
 1. **RSS against steps.** A tracked run (RunTracker on a fresh SQLite store, default
    settings: every step's statistics kept on disk) in a child process reports its resident set
@@ -16,8 +17,9 @@ Usage (from the repository root, with nnexp installed in the running interpreter
    (target 2 s, for any run length).
 3. **SIGKILL loss window.** The same run is SIGKILLed; the record holds every step up to its
    last flush: the window is the time from that flush to the kill, and the steps trained in it
-   (at the run's measured rate). ``nnexp runs`` afterwards ends the run KILLED with what the
-   record held.
+   (at the run's measured rate). The run's sender, which outlives the trainer, ends the run
+   KILLED (``nnexp.failure=lost``) with what the record held; had it been killed too, the
+   next command (here ``nnexp runs``) would.
 4. **Checkpoint cost.** The time one checkpoint takes (recorder timings, a checkpoint every
    epoch), against the step time: as a fraction of training time at the default interval
    (``trainer.checkpoint.every_seconds`` = 60; target <= 2%) and at every epoch.
@@ -115,8 +117,17 @@ def wait_training(proc, root: Path, seconds: float):
     return record_of(root)
 
 
+def sender_done(record, timeout: float = 120) -> None:
+    """Wait until the run's sender (which outlives the trainer) has ended the run."""
+    from nnexp.tracking.sender import state
+
+    deadline = time.monotonic() + timeout
+    while not state(record).get("status_sent") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def interrupt_latency(sig, seconds: float) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         proc = start_long_run(root)
         record = wait_training(proc, root, seconds)
@@ -125,13 +136,14 @@ def interrupt_latency(sig, seconds: float) -> dict:
         code = proc.wait(120)
         took = time.perf_counter() - sent
         meta = record.meta()
+        sender_done(record)
         return {"signal": signal.Signals(sig).name, "trained_s": seconds, "exit_s": took, "code": code,
                 "steps": meta.get("step"), "checkpoint": record.checkpoint_path().is_file(),
                 "status": meta.get("status")}
 
 
 def sigkill_window(seconds: float) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         proc = start_long_run(root)
         record = wait_training(proc, root, seconds)
@@ -143,6 +155,7 @@ def sigkill_window(seconds: float) -> dict:
         last_flush = max(p.stat().st_mtime for p in parts)
         held = record.steps.last_key()
         rate = held / max(1e-9, last_flush - started)
+        sender_done(record)  # the trainer's sender sees it gone and ends the run (KILLED, lost)
         reap = subprocess.run([str(NNEXP), "runs"], cwd=root, capture_output=True, text=True, timeout=300)
         from mlflow.tracking import MlflowClient
 
@@ -190,26 +203,44 @@ def checkpoint_cost(workload: str, epochs: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="shorter runs")
+    p.add_argument("--parts", default="rss,interrupt,kill,checkpoint",
+                   help="which measurements, comma-separated (default: all)")
     args = p.parse_args()
+    parts = set(args.parts.split(","))
     big = 10 ** 5 if args.quick else 10 ** 6
     print(f"# bench_durable ({time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.2f})\n")
 
+    if "rss" in parts:
+        rss(args.quick, big)
+    if "interrupt" in parts:
+        interrupts(args.quick)
+    if "kill" in parts:
+        kills()
+    if "checkpoint" in parts:
+        checkpoints()
+
+
+def rss(quick: bool, big: int) -> None:
     print("## RSS against steps\n\n| workload | step | RSS (MB) | seconds |\n|---|---|---|---|")
     for workload, steps in (("tutorial", [10 ** 4, 3 * 10 ** 4, 10 ** 5, 3 * 10 ** 5, big]),
-                            ("mlp", [200, 1000, 2000 if args.quick else 8000])):
+                            ("mlp", [200, 1000, 2000 if quick else 8000])):
         rows = rss_against_steps(workload, sorted(set(steps)))
         for row in rows:
             print(f"| {workload} | {row['step']} | {row['rss_mb']:.1f} | {row['seconds']:.1f} |")
         growth = rows[-1]["rss_mb"] - rows[0]["rss_mb"]
         print(f"| {workload} | growth {rows[0]['step']} -> {rows[-1]['step']} | **{growth:+.1f}** | |")
 
+
+def interrupts(quick: bool) -> None:
     print("\n## Interrupt to exit\n\n| signal | after (s) | exit (s) | exit code | steps | status | checkpoint |"
           "\n|---|---|---|---|---|---|---|")
-    for sig, seconds in ((signal.SIGINT, 5), (signal.SIGTERM, 5), (signal.SIGINT, 10 if args.quick else 60)):
+    for sig, seconds in ((signal.SIGINT, 5), (signal.SIGTERM, 5), (signal.SIGINT, 10 if quick else 60)):
         r = interrupt_latency(sig, seconds)
         print(f"| {r['signal']} | {r['trained_s']} | **{r['exit_s']:.2f}** | {r['code']} | {r['steps']} "
               f"| {r['status']} | {r['checkpoint']} |")
 
+
+def kills() -> None:
     print("\n## SIGKILL loss window\n\n| after (s) | steps in the record | window (s) | window (steps) "
           "| after `nnexp runs` |\n|---|---|---|---|---|")
     for seconds in (5, 12):
@@ -217,6 +248,8 @@ def main() -> None:
         print(f"| {r['trained_s']} | {r['steps_held']} | {r['window_s']:.2f} | {r['window_steps']:.0f} "
               f"| {r['status_after']} ({r['failure']}) |")
 
+
+def checkpoints() -> None:
     print("\n## Checkpoint cost\n\n| workload | one checkpoint (ms) | size (KB) | step (µs) "
           "| at the default 60 s interval | at every epoch |\n|---|---|---|---|---|---|")
     for workload, epochs in (("tutorial", 300), ("mlp", 6)):
