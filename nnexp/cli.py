@@ -54,15 +54,17 @@ def exit_now(code: int) -> None:
     transactions are committed); tearing down mlflow, SQLAlchemy, pyarrow and matplotlib
     module by module took seconds on a busy machine, which an interrupted run cannot spend
     (Ctrl-C must end the process within 2 s) and a sweep of small runs should not. After a
-    sweep on joblib's process pool the normal exit is kept: loky's resource tracker must hear
-    that its pool is gone (it would outlive the process, holding its output pipes open)."""
+    loky process pool ran (a launcher other than nnexp's adopted ones) the normal exit is kept:
+    loky's resource tracker must hear that its pool is gone (it would outlive the process,
+    holding its output pipes open)."""
     import logging
     import os
 
     if "nnexp.tracking.sender" in sys.modules:  # no atexit after os._exit: say it now
         sys.modules["nnexp.tracking.sender"].stop_shared()
-    if "joblib.externals.loky" in sys.modules:
-        sys.exit(code)
+    tracker = sys.modules.get("joblib.externals.loky.backend.resource_tracker")
+    if tracker is not None and getattr(tracker._resource_tracker, "_pid", None) is not None:
+        sys.exit(code)  # a loky pool ran (Hydra imports loky with its launchers either way)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

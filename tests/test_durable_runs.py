@@ -51,8 +51,10 @@ def test_a_signal_ends_a_long_run_promptly_killed_with_a_checkpoint(tmp_path, si
                   tmp_path)
     rec = wait_for_epoch(tmp_path, epoch, run)
     sent = time.monotonic()
-    assert run.stop(sig, timeout=60) == code, run.stderr
-    took = time.monotonic() - sent
+    run.proc.send_signal(sig)
+    exited = run.proc.wait(60)
+    took = time.monotonic() - sent  # the trainer's exit (its sender may go on a little longer)
+    assert run.stop(sig) == exited == code, run.stderr
     assert took < 10, f"{took:.1f} s from the signal to the exit (the benchmark measures the 2 s target)"
     (mlrun,) = store_runs(tmp_path / "mlflow.db")
     assert mlrun.info.status == "KILLED" and mlrun.data.tags["nnexp.failure"] == "killed"

@@ -31,7 +31,8 @@ from nnexp.tracking.params import TAG_MAX, cap
 __all__ = ["DEFAULT_SETTINGS", "RunTracker"]
 
 #: Seconds an interrupted run waits for its status to reach the store before exiting anyway
-#: (the sender sends the rest on its own).
+#: (the sender, in its own session, sends the status and the rest on its own; a scheduler
+#: that kills it too leaves the status to the next command's reaper).
 INTERRUPTED_BUDGET = 1.0
 #: Seconds between looks at whether the sender could open the run.
 CHECK_EVERY = 1.0
