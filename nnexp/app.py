@@ -293,6 +293,11 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
 
         sender.shared()
     parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
+    if getattr(parts.network, "appended_head", None):
+        head = parts.network.appended_head
+        print(f"nnexp: model.layers ends without an output activation: {head} appended for loss "
+              f"{cfg.loss.type} (model.output_activation=auto; trained fused, on its logits)",
+              file=sys.stderr, flush=True)
     plain = OmegaConf.to_container(cfg, resolve=True)
     bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
     tracker = (_make_tracker(cfg, hc, plain, parts, result, sweep_info, resume)

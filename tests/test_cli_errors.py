@@ -25,6 +25,17 @@ BAD_INPUT = [
     (["model.dropout=1.5"], ["model.dropout", "value < 1"]),
     (["dataset=csv"], ["path of a CSV file"]),
     (["model.hidden=[4,"], ["cannot parse the override 'model.hidden=[4,'"]),
+    # a loss and an output head that cannot train together (issue 12): refused, no run
+    (["model=layers", "model.layers=[{type:dense,units:8},tanh,{type:dense,units:2},tanh]"],
+     ["loss cross_entropy cannot train a network whose output is tanh (tanh_1)",
+      "it needs softmax as the network's last layer", "End model.layers with softmax"]),
+    (["model.output_activation=identity"],
+     ["loss cross_entropy cannot train a network whose output is raw, with no activation after "
+      "dense_1", "Set model.output_activation=auto (or softmax)"]),
+    (["loss=binary_cross_entropy", "model.output_activation=softmax"],
+     ["loss binary_cross_entropy cannot train a network whose output is softmax", "needs sigmoid"]),
+    (["loss=kl_div", "model=layers", "model.output_activation=softmax"],
+     ["loss kl_div cannot train", "needs log_softmax"]),
 ]
 
 
