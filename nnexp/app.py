@@ -309,6 +309,8 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
                      if c is not None]
         history = _fit(parts, cfg, plain, callbacks, registry, (resume or {}).get("state"))
         result["metrics"] = {**history.last, **evaluate(parts)}
+        if parts.dataset.X_test is not None and parts.dataset.X_test is parts.dataset.X_train:
+            result["on_training_data"] = len(parts.dataset.X_train)  # (xor's truth table)
         if tracker is not None:
             tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
         status = "FINISHED"
@@ -475,10 +477,17 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys)
 
 
+def training_data_note(result: dict) -> str:
+    """What a run's val_/test_ metrics are measured on when its dataset has no held-out data
+    (its validation and test splits are its training points), else ''."""
+    n = result.get("on_training_data")
+    return f" (val_/test_ on its {n} training points: no held-out data)" if n else ""
+
+
 def report(result: dict) -> None:
     """One line per finished run on stdout, and where it was recorded."""
     print(f"nnexp: run {result['run_name']} {result['status']} in {result.get('seconds', 0):.1f} s: "
-          f"{format_metrics(result['metrics'])}", flush=True)
+          f"{format_metrics(result['metrics'])}{training_data_note(result)}", flush=True)
     if result.get("run_id"):
         print(f"       recorded as run {result['run_id']} in {result['uri']}", flush=True)
         if not result.get("sweep"):  # a sweep says it once, at the end

@@ -385,7 +385,7 @@ def varying(jobs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
 
 def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> None:
     """A line per job (its own overrides, its final metrics), every failure, where to look."""
-    from nnexp.app import format_metrics
+    from nnexp.app import format_metrics, training_data_note
 
     counts: dict[str, int] = {}
     for job in jobs:
@@ -397,7 +397,8 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
         print(f"  all jobs: {' '.join(shared)}")
     for job, overrides in zip(jobs, own):
         metrics = {k: v for k, v in job["metrics"].items() if k.startswith("test_")} or job["metrics"]
-        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<40} {format_metrics(metrics)}")
+        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<40} {format_metrics(metrics)}"
+              f"{training_data_note(job)}")
     failed = [(j, o) for j, o in zip(jobs, own) if j["status"] != "FINISHED"]
     if failed:
         print(f"{len(failed)} job(s) did not finish:")

@@ -277,6 +277,18 @@ def test_a_loss_and_an_output_head_that_cannot_train_together_are_refused(loss, 
     assert isinstance(caught.value, nnexp.ConfigError) and caught.value.exit_code == 2
 
 
+def test_xor_says_its_val_and_test_metrics_are_on_its_training_points(nnexp_cli):
+    """Issue 12: XOR reported test accuracy on its 4 training points as if held out."""
+    note = "(val_/test_ on its 4 training points: no held-out data)"
+    out = nnexp_cli("+experiment=xor", "trainer.epochs=2", "tracking=off")
+    assert out.returncode == 0, out.stderr
+    assert "test_accuracy" in out.stdout and out.stdout.splitlines()[0].endswith(note)
+    out = nnexp_cli("+experiment=xor", "trainer.epochs=2", "dataset.n=40", "tracking=off")
+    assert out.returncode == 0 and "test_accuracy" in out.stdout and note not in out.stdout
+    out = nnexp_cli("+experiment=xor", "dataset.test_fraction=0.5", "tracking=off")
+    assert out.returncode == 2 and "dataset.test_fraction (xor): got 0.5" in out.stderr
+
+
 def test_a_layer_list_with_a_raw_output_trains_cross_entropy_fused_and_says_so(nnexp_cli, tmp_path):
     """Issue 12: the loss went to -2.05 on raw outputs and the run FINISHED, no warning."""
     layers = "model.layers=[{type: dense, units: 8, activation: tanh}, {type: dense, units: 2}]"
