@@ -87,6 +87,7 @@ class TrainerConfig:
     task: str = "auto"
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     blas_threads: int = 1  # BLAS threads while training; 0: the library's default (all cores)
+    grad_ratio: bool = False  # report grad_ratio: input/output layer gradient norm over epoch 1
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 

@@ -320,3 +320,11 @@ def test_wheel_ships_the_config_tree_and_experiments(tmp_path):
     shipped = {f"nnexp/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
     assert "nnexp/conf/config.yaml" in shipped and shipped <= names
     assert {f"nnexp/conf/experiment/{e}.yaml" for e in SHIPPED} <= names
+
+
+def test_the_hint_to_look_at_runs_fits_the_store():
+    """Issue 12: `mlflow ui --backend-store-uri http://...` is wrong for a server."""
+    from nnexp.app import look_command
+
+    assert look_command("http://127.0.0.1:5000") == "open http://127.0.0.1:5000"
+    assert look_command("sqlite:////tmp/x/mlflow.db") == "mlflow ui --backend-store-uri sqlite:////tmp/x/mlflow.db"
