@@ -395,10 +395,11 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if shared:
         print(f"  all jobs: {' '.join(shared)}")
+    width = max((len(" ".join(o)) for o in own), default=0)  # metrics in one column
     for job, overrides in zip(jobs, own):
         metrics = {k: v for k, v in job["metrics"].items()
                    if k.startswith("test_") or k == "grad_ratio"} or job["metrics"]
-        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<40} {format_metrics(metrics)}"
+        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<{width}}  {format_metrics(metrics)}"
               f"{training_data_note(job)}")
     failed = [(j, o) for j, o in zip(jobs, own) if j["status"] != "FINISHED"]
     if failed:
