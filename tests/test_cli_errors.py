@@ -81,3 +81,12 @@ def test_interrupted_run_is_killed_and_keeps_what_it_logged(tmp_path, sig, code)
     history = client.get_metric_history(run_id, "loss")
     # 10**5 epochs: every 10th epoch's metrics go to the store (max_epoch_points), none twice
     assert len(history) >= 1 and [m.step for m in history] == list(range(10, 10 * len(history) + 1, 10))
+
+
+def test_a_diverging_run_says_so_once_without_numpys_warnings(nnexp_cli):
+    """Issue 12: six numpy overflow warnings with source lines came before the clean error."""
+    out = nnexp_cli("dataset=sine", "loss=mse", "optimizer=sgd", "optimizer.lr=100",
+                    "trainer.epochs=3", "tracking=off")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Training diverged: loss became" in out.stderr
+    assert "RuntimeWarning" not in out.stderr and "overflow" not in out.stderr, out.stderr
