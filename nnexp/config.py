@@ -283,6 +283,7 @@ def build_parts(cfg, registry) -> Parts:
         raise ConfigError(f"dataset {plain['dataset']['type']!r}", type(dataset).__name__,
                           "a factory returning nnexp.Dataset")
     loss = _create(registry, "loss", plain["loss"])
+    refuse_aliases(plain["model"], registry)
     network = build_network(plain["model"], dataset, loss, plain["seed"], registry)
     check_output_head(network, loss, registry.get("loss", plain["loss"]["type"]).name, registry,
                       listed=plain["model"].get("layers") is not None)
@@ -375,6 +376,40 @@ def build_network(model: dict, dataset, loss, seed: int, registry):
 
 
 _IDENTITY = (None, "identity", "linear")
+
+
+def refuse_aliases(model: dict, registry) -> None:
+    """The model config's component names must be canonical, as group options are
+    (``loss=focal_loss`` is refused the same way): one rule, so a sweep's runs record one
+    name for one component. ``identity``/``linear`` stay the two words for no activation."""
+    from nnexp.registry import split_spec
+
+    def check(where: str, kinds: tuple[str, ...], spec) -> None:
+        if spec in _IDENTITY or spec == "auto" or not isinstance(spec, (str, dict)):
+            return
+        try:
+            name, opts = split_spec(kinds[0], spec)
+        except ConfigError:
+            return  # reported when the component is built
+        kind = next((k for k in kinds if (k, name) in registry), None)
+        if kind is None:
+            return  # unknown: reported when the component is built
+        comp = registry.get(kind, name)
+        if name.rpartition(":")[2] != comp.registered_name:
+            raise ConfigError(where, name, f"the canonical name {comp.name!r} ({name!r} is an alias; "
+                                           "the command line and config files take canonical names "
+                                           "only, as for loss=, optimizer=, dataset=, schedule=)")
+        if kind == "layer" and "init" in opts:
+            check(f"{where}.init", ("initializer",), opts["init"])
+
+    check("model.activation", ("activation",), model.get("activation"))
+    check("model.output_activation", ("activation",), model.get("output_activation"))
+    check("model.init", ("initializer",), model.get("init"))
+    for i, spec in enumerate(model.get("layers") or []):
+        if isinstance(spec, dict) and spec.get("type") == "dense" and "activation" in spec:
+            check(f"model.layers.{i}.activation", ("activation",), spec["activation"])
+            spec = {k: v for k, v in spec.items() if k != "activation"}
+        check(f"model.layers.{i}", ("layer", "activation"), spec)
 
 
 def _with_output_activation(layers: list, out_act, loss, registry) -> tuple[list, str | None]:

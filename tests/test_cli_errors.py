@@ -25,6 +25,10 @@ BAD_INPUT = [
     (["model.dropout=1.5"], ["model.dropout", "value < 1"]),
     (["dataset=csv"], ["path of a CSV file"]),
     (["model.hidden=[4,"], ["cannot parse the override 'model.hidden=[4,'"]),
+    # one rule for aliases (issue 12): refused in values as in group options
+    (["model.activation=swish"], ["model.activation: got 'swish'", "the canonical name 'silu'"]),
+    (["model=layers", "model.layers=[{type:dense,units:4,init:kaiming_normal},relu,{type:dense,units:2}]"],
+     ["model.layers.0.init: got 'kaiming_normal'", "the canonical name 'he_normal'"]),
     # a loss and an output head that cannot train together (issue 12): refused, no run
     (["model=layers", "model.layers=[{type:dense,units:8},tanh,{type:dense,units:2},tanh]"],
      ["loss cross_entropy cannot train a network whose output is tanh (tanh_1)",
