@@ -303,24 +303,29 @@ def check_explain(check: Check, tmp: Path, readme: str, results: str) -> None:
 
 
 def check_search(check: Check, tmp: Path, readme: str, results: str) -> None:
-    """docs/results.md's Optuna search: its time, counts and best trial."""
+    """docs/results.md's Optuna search: its time, trial counts and best trial."""
     out, seconds = nnexp(["-m", "+experiment=spirals", "hparams_search=spirals_optuna",
                           "tracking.plot=false"], tmp, tracking=True)
+    pruned = [int(e) for e in re.findall(r"^nnexp: trial #\d+ pruned at epoch (\d+)", out, re.MULTILINE)]
+    trials = len(sweep(out))
     m = find(check, "docs/results.md, search time", results,
-             r"It took \*\*(\d+) min (\d+) s\*\* \(([\d.]+) s per trial on average\): (\d+) trials "
-             r"completed, (\d+) were pruned")
+             r"It took \*\*(\d+) min (\d+) s\*\*\s+\(([\d.]+) s per trial on average.*?\): (\d+) trials\s+"
+             r"completed,\s+(\d+) were pruned \(stopped at epochs (\d+)-(\d+)\)")
     if m:
         check.seconds("docs/results.md, search wall time", str(int(m[1]) * 60 + int(m[2])), seconds)
+        check.equal("docs/results.md, search trials completed", int(m[4]), trials - len(pruned))
+        check.equal("docs/results.md, search trials pruned", int(m[5]), len(pruned))
+        check.equal("docs/results.md, search pruned at epochs", f"{m[6]}-{m[7]}",
+                    f"{min(pruned, default=0)}-{max(pruned, default=0)}")
     best = find(check, "docs/results.md, search best", results,
-                r"Best: trial (\d+), `val_loss` ([\d.e+-]+), with `(optimizer\.lr=[\d.]+)")
-    print(out[-2000:])
-    if best:
-        found = re.search(r"[Bb]est.*?trial (\d+).*?val_loss[ =:]+([\d.e+-]+)", out)
-        if found is None:
-            check.missing("the search's own output", "best trial N ... val_loss V")
-        else:
-            check.equal("docs/results.md, search best trial", best[1], found[1])
-            check.value("docs/results.md, search best val_loss", best[2], float(found[2]))
+                r"Best: trial (\d+), `val_loss` ([\d.e+-]+), with\s+`(optimizer\.lr=\S+)")
+    found = re.search(r"^nnexp: best trial #(\d+): val_loss ([\d.e+-]+) with (\S+)", out, re.MULTILINE)
+    if best and found is None:
+        check.missing("the search's own output", "nnexp: best trial #N: val_loss V with ...")
+    elif best:
+        check.equal("docs/results.md, search best trial", best[1], found[1])
+        check.value("docs/results.md, search best val_loss", best[2], float(found[2]))
+        check.equal("docs/results.md, search best lr", best[3], found[3])
 
 
 def main() -> int:
