@@ -5,9 +5,10 @@ and fail (exit 1) when a number the page states has drifted from what the comman
 Each stated number is read from the page itself (so editing a page is checked too) and
 compared with a fresh measurement:
 
-- a result (accuracy, loss, gradient ratio, count) may differ from the stated value by one
-  unit of its last stated digit (``0.27``: 0.01; ``5e-7``: 1e-7; ``98.05 %``: 0.01 %), or by
-  0.1 % of it where the CLI prints only 4 significant digits;
+- a result (accuracy, loss, gradient ratio) must round to the stated value: it may differ
+  from it by half a unit of its last stated digit (``0.27``: 0.005; ``5e-7``: 0.5e-7;
+  ``98.05 %``: 0.005 %), or by 0.1 % of it where the CLI prints only 4 significant digits; a
+  whole number written ``1.0`` means exactly 1 (within that 0.1 %); counts must be equal;
 - a time (seconds of training, of a whole command) may be up to 4x slower or faster: the
   machine is shared, and a time is a claim about its order, not its digits.
 
@@ -48,10 +49,11 @@ class Check:
 
     def value(self, where: str, stated: str, measured: float, scale: float = 1.0) -> None:
         """``stated`` (text from the page, in units of ``scale``: 100 for a percentage)
-        against ``measured``: within one unit of the last stated digit, or 0.1 %."""
+        against ``measured``: within half a unit of the last stated digit, or 0.1 %."""
         self.count += 1
         want = float(stated) / scale
-        tol = max(_last_digit_unit(stated) / scale, abs(want) * CLI_RELATIVE)
+        whole = re.fullmatch(r"\d+\.0", stated) is not None
+        tol = max(0 if whole else _last_digit_unit(stated) / scale / 2, abs(want) * CLI_RELATIVE)
         ok = abs(measured - want) <= tol * (1 + 1e-9)
         self._say(ok, where, f"states {stated}{'' if scale == 1 else ' %'}, measured "
                              f"{measured * scale:.6g} (tolerance ±{tol * scale:.3g})")
