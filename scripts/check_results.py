@@ -9,15 +9,16 @@ compared with a fresh measurement:
   from it by half a unit of its last stated digit (``0.27``: 0.005; ``5e-7``: 0.5e-7;
   ``98.05 %``: 0.005 %), or by 0.1 % of it where the CLI prints only 4 significant digits; a
   whole number written ``1.0`` means exactly 1 (within that 0.1 %); counts must be equal;
-- a time (seconds of training, of a whole command) may be up to 4x slower or faster: the
-  machine is shared, and a time is a claim about its order, not its digits.
+- a time is a claim about its order, not its digits: CPU seconds may be up to 3x off, wall
+  seconds (of training, of a whole command) up to 8x, since the machine is shared and a
+  concurrent CI run or test suite slows wall time by 3-4x (measured while writing this).
 
 A claim the checker cannot find on its page fails too (the page changed: update this script).
 Every command runs with ``tracking=off`` (except the one whose stated time includes tracking)
 in a temporary directory. Needs the nnexp-sklearn plugin (digits); ``--with-search`` also
 re-runs the Optuna search of docs/results.md (needs optuna; about 2-3 more minutes).
 
-    python scripts/check_results.py                # about 1.5 minutes on the 2-core machine
+    python scripts/check_results.py                # 1 m 45 s to 3 min on the 2-core machine (131 numbers)
     python scripts/check_results.py --with-search
 """
 
@@ -36,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README, RESULTS = ROOT / "README.md", ROOT / "docs" / "results.md"
 NNEXP = Path(sys.executable).with_name("nnexp")
-TIME_FACTOR = 4.0
+CPU_FACTOR, WALL_FACTOR = 3.0, 8.0
 CLI_RELATIVE = 1e-3  # the CLI prints metrics with 4 significant digits
 RUN_LINE = re.compile(r"^nnexp: run (\S+) (\w+) in ([\d.]+) s: (.*?)(?: \(val_/test_ on.*)?$")
 SWEEP_ROW = re.compile(r"^  #(\d+)\s+(\w+)\s+(.*?)\s{2,}(\S.*?)(?: \(val_/test_ on.*)?$")
@@ -58,11 +59,12 @@ class Check:
         self._say(ok, where, f"states {stated}{'' if scale == 1 else ' %'}, measured "
                              f"{measured * scale:.6g} (tolerance ±{tol * scale:.3g})")
 
-    def seconds(self, where: str, stated: str, measured: float) -> None:
+    def seconds(self, where: str, stated: str, measured: float, cpu: bool = False) -> None:
         self.count += 1
-        want = float(stated)
-        ok = want / TIME_FACTOR <= measured <= want * TIME_FACTOR
-        self._say(ok, where, f"states {stated} s, measured {measured:.2f} s (within {TIME_FACTOR:g}x)")
+        want, factor = float(stated), CPU_FACTOR if cpu else WALL_FACTOR
+        ok = want / factor <= measured <= want * factor
+        self._say(ok, where, f"states {stated} s, measured {measured:.2f} s "
+                             f"({'CPU' if cpu else 'wall'}, within {factor:g}x)")
 
     def equal(self, where: str, stated, measured) -> None:
         self.count += 1
@@ -211,7 +213,7 @@ def check_digits(check: Check, tmp: Path, readme: str, results: str) -> None:
         check.value(f"docs/results.md, digits seed {s} test accuracy", a, got[0])
         check.equal(f"docs/results.md, digits seed {s} right/test images", f"{k}/{n}", f"{got[1]}/{got[2]}")
         check.seconds(f"docs/results.md, digits seed {s} training wall", w, got[3])
-        check.seconds(f"docs/results.md, digits seed {s} training CPU", c, got[4])
+        check.seconds(f"docs/results.md, digits seed {s} training CPU", c, got[4], cpu=True)
     m = find(check, "docs/results.md, digits summary", results,
              r"^    test accuracy: mean ([\d.]+) ± ([\d.]+), min ([\d.]+), max ([\d.]+)$")
     if m:
