@@ -286,6 +286,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     from nnexp.config import build_parts
     from nnexp.plugins import get_registry
     from nnexp.progress import ProgressBar
+    from nnexp.stats import GradientRatio
 
     registry = get_registry()
     if cfg.tracking.enabled:  # its imports (mlflow) overlap composing, building and training
@@ -293,6 +294,11 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
 
         sender.shared()
     parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
+    if getattr(parts.network, "appended_head", None):
+        head = parts.network.appended_head
+        print(f"nnexp: model.layers ends without an output activation: {head} appended for loss "
+              f"{cfg.loss.type} (model.output_activation=auto; trained fused, on its logits)",
+              file=sys.stderr, flush=True)
     plain = OmegaConf.to_container(cfg, resolve=True)
     bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
     tracker = (_make_tracker(cfg, hc, plain, parts, result, sweep_info, resume)
@@ -300,12 +306,19 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     started, status = time.perf_counter(), "FAILED"
     try:
         pruner = search.trial_callback(hc)  # [search] a trial's pruning, at epoch ends
-        callbacks = [c for c in (parts.early_stopping, pruner, tracker, bar, StopAtStepEnd.active)
+        ratio = GradientRatio() if cfg.trainer.get("grad_ratio") else None
+        callbacks = [c for c in (parts.early_stopping, pruner, tracker, bar, StopAtStepEnd.active, ratio)
                      if c is not None]
         history = _fit(parts, cfg, plain, callbacks, registry, (resume or {}).get("state"))
         result["metrics"] = {**history.last, **evaluate(parts)}
+        if ratio is not None and ratio.ratio is not None:  # [vanishing] the study's number
+            result["metrics"]["grad_ratio"] = ratio.ratio
+            result["grad_ratio_of"] = ratio.describe()
+        if parts.dataset.X_test is not None and parts.dataset.X_test is parts.dataset.X_train:
+            result["on_training_data"] = len(parts.dataset.X_train)  # (xor's truth table)
         if tracker is not None:
-            tracker.log_final({k: v for k, v in result["metrics"].items() if k.startswith("test_")})
+            tracker.log_final({k: v for k, v in result["metrics"].items()
+                               if k.startswith("test_") or k == "grad_ratio"})
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -465,16 +478,33 @@ def git_commit(directory) -> str | None:
 
 # -- reporting ---------------------------------------------------------------------------------
 def format_metrics(metrics: dict[str, float]) -> str:
-    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
-            if k in metrics]
+    keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+                        "grad_ratio") if k in metrics]
     return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys)
+
+
+def training_data_note(result: dict) -> str:
+    """What a run's val_/test_ metrics are measured on when its dataset has no held-out data
+    (its validation and test splits are its training points), else ''."""
+    n = result.get("on_training_data")
+    return f" (val_/test_ on its {n} training points: no held-out data)" if n else ""
 
 
 def report(result: dict) -> None:
     """One line per finished run on stdout, and where it was recorded."""
     print(f"nnexp: run {result['run_name']} {result['status']} in {result.get('seconds', 0):.1f} s: "
-          f"{format_metrics(result['metrics'])}", flush=True)
+          f"{format_metrics(result['metrics'])}{training_data_note(result)}", flush=True)
+    if result.get("grad_ratio_of") and "grad_ratio" in result["metrics"]:
+        print(f"       grad_ratio = {result['grad_ratio_of']}", flush=True)
     if result.get("run_id"):
         print(f"       recorded as run {result['run_id']} in {result['uri']}", flush=True)
         if not result.get("sweep"):  # a sweep says it once, at the end
-            print(f"       look at it: mlflow ui --backend-store-uri {result['uri']}", flush=True)
+            print(f"       look at it: {look_command(result['uri'])}", flush=True)
+
+
+def look_command(uri: str) -> str:
+    """How to look at runs in ``uri``: a server's address is opened in a browser; a local
+    store needs ``mlflow ui`` on it."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri}"
+    return f"mlflow ui --backend-store-uri {uri}"

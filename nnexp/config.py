@@ -87,6 +87,7 @@ class TrainerConfig:
     task: str = "auto"
     progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
     blas_threads: int = 1  # BLAS threads while training; 0: the library's default (all cores)
+    grad_ratio: bool = False  # report grad_ratio: input/output layer gradient norm over epoch 1
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
@@ -282,7 +283,10 @@ def build_parts(cfg, registry) -> Parts:
         raise ConfigError(f"dataset {plain['dataset']['type']!r}", type(dataset).__name__,
                           "a factory returning nnexp.Dataset")
     loss = _create(registry, "loss", plain["loss"])
+    refuse_aliases(plain["model"], registry)
     network = build_network(plain["model"], dataset, loss, plain["seed"], registry)
+    check_output_head(network, loss, registry.get("loss", plain["loss"]["type"]).name, registry,
+                      listed=plain["model"].get("layers") is not None)
     check_data(network, dataset.X_train, dataset.y_train)
     for what, X, y in (("validation", dataset.X_val, dataset.y_val), ("test", dataset.X_test, dataset.y_test)):
         if X is not None and len(X):  # found now, not after training
@@ -350,10 +354,13 @@ def build_network(model: dict, dataset, loss, seed: int, registry):
     _check_size("input_size", model.get("input_size"), n_in, dataset)
     _check_size("output_size", model.get("output_size"), n_out, dataset)
     common = dict(dtype=model["dtype"], seed=seed, init=model.get("init"), registry=registry)
-    if model.get("layers") is not None:
-        network = Network(model["layers"], n_in, **common)
+    out_act = model.get("output_activation", "auto")
+    listed = model.get("layers") is not None
+    if listed:
+        layers, appended = _with_output_activation(model["layers"], out_act, loss, registry)
+        network = Network(layers, n_in, **common)
+        network.appended_head = appended  # said when the run starts (see app.run_experiment)
     else:
-        out_act = model.get("output_activation", "auto")
         if out_act == "auto":
             out_act = loss.fuses_with or "identity"
         for key, spec in (("activation", model["activation"]), ("output_activation", out_act)):
@@ -366,6 +373,95 @@ def build_network(model: dict, dataset, loss, seed: int, registry):
                          f"but dataset {dataset.name!r} has targets of shape (batch, {n_out}); "
                          f"make the last layer of model.layers have {n_out} units.")
     return network
+
+
+_IDENTITY = (None, "identity", "linear")
+
+
+def refuse_aliases(model: dict, registry) -> None:
+    """The model config's component names must be canonical, as group options are
+    (``loss=focal_loss`` is refused the same way): one rule, so a sweep's runs record one
+    name for one component. ``identity``/``linear`` stay the two words for no activation."""
+    from nnexp.registry import split_spec
+
+    def check(where: str, kinds: tuple[str, ...], spec) -> None:
+        if spec in _IDENTITY or spec == "auto" or not isinstance(spec, (str, dict)):
+            return
+        try:
+            name, opts = split_spec(kinds[0], spec)
+        except ConfigError:
+            return  # reported when the component is built
+        kind = next((k for k in kinds if (k, name) in registry), None)
+        if kind is None:
+            return  # unknown: reported when the component is built
+        comp = registry.get(kind, name)
+        if name.rpartition(":")[2] != comp.registered_name:
+            raise ConfigError(where, name, f"the canonical name {comp.name!r} ({name!r} is an alias; "
+                                           "the command line and config files take canonical names "
+                                           "only, as for loss=, optimizer=, dataset=, schedule=)")
+        if kind == "layer" and "init" in opts:
+            check(f"{where}.init", ("initializer",), opts["init"])
+
+    check("model.activation", ("activation",), model.get("activation"))
+    check("model.output_activation", ("activation",), model.get("output_activation"))
+    check("model.init", ("initializer",), model.get("init"))
+    for i, spec in enumerate(model.get("layers") or []):
+        if isinstance(spec, dict) and spec.get("type") == "dense" and "activation" in spec:
+            check(f"model.layers.{i}.activation", ("activation",), spec["activation"])
+            spec = {k: v for k, v in spec.items() if k != "activation"}
+        check(f"model.layers.{i}", ("layer", "activation"), spec)
+
+
+def _with_output_activation(layers: list, out_act, loss, registry) -> tuple[list, str | None]:
+    """``model.layers`` with ``model.output_activation`` applied, as for the MLP shorthand: an
+    explicit activation is appended unless the list already ends in it; ``auto`` appends what
+    the loss fuses with (``softmax`` for cross_entropy) when the list ends in a layer that is
+    not an activation. Returns the layers and the name of an activation ``auto`` appended."""
+    from nnexp.network import expand_layer_specs
+    from nnexp.registry import split_spec
+
+    specs = expand_layer_specs(layers)
+    last = specs[-1] if specs else None
+    last_name = None if last is None or not isinstance(last, (str, dict)) else split_spec("layer", last)[0]
+    last_is_activation = last_name is not None and ("activation", last_name) in registry
+    if out_act == "auto":
+        if loss.fuses_with and not last_is_activation:
+            return [*layers, loss.fuses_with], loss.fuses_with
+        return list(layers), None
+    if out_act in _IDENTITY:
+        return list(layers), None
+    _check_activation("output_activation", out_act, registry)
+    wanted = split_spec("activation", out_act)[0]
+    if last_is_activation and registry.get("activation", last_name).name == registry.get("activation", wanted).name:
+        return list(layers), None
+    return [*layers, out_act], None
+
+
+def check_output_head(network, loss, name: str, registry, listed: bool = False) -> None:
+    """Refuse a loss and a network output that cannot train together (before any run exists).
+
+    A loss that fuses with an output activation (``fuses_with``: cross_entropy with softmax,
+    binary_cross_entropy with sigmoid, kl_div with log_softmax) reads probabilities (or
+    log-probabilities) and must have exactly that activation as the network's last layer;
+    nnexp then trains on its logits, fused with the loss. Any other output (raw outputs of a
+    dense layer, tanh, relu, a softmax for bce...) lets the loss fall below its minimum or
+    learn nothing, silently: an :class:`OutputHeadError` instead.
+    """
+    from nnexp.errors import OutputHeadError
+
+    want = getattr(loss, "fuses_with", None)
+    if not want or network.types[-1] == want:
+        return
+    last, last_name = network.types[-1], network.names[-1]
+    is_activation = ("activation", last) in registry
+    head = f"{last} ({last_name})" if is_activation else f"raw, with no activation after {last_name}"
+    if listed:
+        fix = (f"End model.layers with {want}, or leave its last layer without an activation and "
+               f"model.output_activation=auto (which appends {want}).")
+    else:
+        fix = f"Set model.output_activation=auto (or {want})."
+    raise OutputHeadError(name, head, f"{want} as the network's last layer (trained fused, on "
+                                      "its logits)", fix + " Or pick a loss for this output (mse, huber, ...).")
 
 
 # -- the config tree without Hydra (fast `nnexp --help`) ---------------------------------------

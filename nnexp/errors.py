@@ -97,6 +97,16 @@ class ConfigError(NnexpError, ValueError):
         super().__init__(f"{where}: got {given!r}; expected {expected}.")
 
 
+class OutputHeadError(ConfigError):
+    """A loss and a network output (its last layer) that cannot train together, such as
+    cross-entropy on raw outputs: refused before any run exists."""
+
+    def __init__(self, loss: str, head: str, expected: str, fix: str):
+        self.where, self.given, self.expected = f"loss {loss}", head, expected
+        NnexpError.__init__(self, f"loss {loss} cannot train a network whose output is {head}: "
+                                  f"it needs {expected}. {fix}")
+
+
 class ShapeError(NnexpError, ValueError):
     """Data or layers whose shapes do not fit together."""
 

@@ -26,6 +26,8 @@ from operator import is_not
 
 import numpy as np
 
+from nnexp.hookspecs import hookimpl
+
 #: Activations whose zero region kills the gradient: a unit is dead when output <= 0 throughout.
 RELU_LIKE = frozenset({"relu", "leaky_relu", "elu", "selu", "relu6", "prelu", "celu"})
 #: Saturating activations and their flat tails (lo, hi): the derivative there is < ~2% of its peak.
@@ -448,3 +450,44 @@ class GradHistograms:
 
     def save(self, path) -> None:
         np.savez(path, **self.arrays())
+
+
+class GradientRatio:
+    """A lifecycle plugin measuring the vanishing-gradient study's number: the mean over the
+    first epoch of the input layer's gradient norm divided by the output layer's, where a
+    layer's norm is ``sqrt(Σ_params ‖∂L/∂p‖²)`` (as ``nnexp plot gradients``) and the input
+    and output layers are the first and last that have parameters. ``ratio`` is None until
+    the first epoch has ended (or when the network has fewer than two such layers)."""
+
+    def __init__(self):
+        self.ratio: float | None = None
+        self.layers: tuple[str, str] | None = None
+        self._sums = [0.0, 0.0]
+        self._steps = 0
+        self._refs: list = []
+
+    @hookimpl
+    def on_run_start(self, run):
+        params = [(n, layer) for n, layer in zip(run.network.names, run.network.layers) if layer.params]
+        if len(params) >= 2 and run.epoch <= 1 and not run.step:
+            (first, a), (last, b) = params[0], params[-1]
+            self.layers, self._refs = (first, last), [a, b]
+
+    @hookimpl
+    def on_step_end(self, run, loss):
+        if not self._refs or run.epoch != 1:
+            return
+        for i, layer in enumerate(self._refs):
+            self._sums[i] += float(np.sqrt(sum(float(np.vdot(g, g)) for g in layer.grads.values())))
+        self._steps += 1
+
+    @hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        if epoch == 1 and self._steps and self._sums[1] > 0:
+            self.ratio = self._sums[0] / self._sums[1]
+        self._refs = []  # only the first epoch counts
+
+    def describe(self) -> str:
+        first, last = self.layers or ("input", "output")
+        return f"‖∇{first}‖ / ‖∇{last}‖, mean over epoch 1"
+

@@ -385,7 +385,7 @@ def varying(jobs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
 
 def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> None:
     """A line per job (its own overrides, its final metrics), every failure, where to look."""
-    from nnexp.app import format_metrics
+    from nnexp.app import format_metrics, look_command, training_data_note
 
     counts: dict[str, int] = {}
     for job in jobs:
@@ -395,9 +395,12 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if shared:
         print(f"  all jobs: {' '.join(shared)}")
+    width = max((len(" ".join(o)) for o in own), default=0)  # metrics in one column
     for job, overrides in zip(jobs, own):
-        metrics = {k: v for k, v in job["metrics"].items() if k.startswith("test_")} or job["metrics"]
-        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<40} {format_metrics(metrics)}")
+        metrics = {k: v for k, v in job["metrics"].items()
+                   if k.startswith("test_") or k == "grad_ratio"} or job["metrics"]
+        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<{width}}  {format_metrics(metrics)}"
+              f"{training_data_note(job)}")
     failed = [(j, o) for j, o in zip(jobs, own) if j["status"] != "FINISHED"]
     if failed:
         print(f"{len(failed)} job(s) did not finish:")
@@ -406,7 +409,7 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
     best = [line for line in (tracked or "").splitlines() if line.startswith("Best")]
     if state.get("parent_run_id"):
         uri = state["uri"]
-        look = f"open {uri}" if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
+        look = look_command(uri)
         print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
                                 f"Look at it: {look}"]))
     sys.stdout.flush()

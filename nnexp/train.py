@@ -281,7 +281,10 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
     for cb in callbacks:
         pm.register(cb)
     try:
-        _loop(run, X, y, val, shuffle, pm.hook)
+        # A diverging run overflows in many places before its loss is seen to be non-finite;
+        # the DivergenceError that follows says so once, without numpy's warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            _loop(run, X, y, val, shuffle, pm.hook)
     finally:
         for cb in callbacks:
             pm.unregister(cb)

@@ -159,6 +159,23 @@ def sender_of(pid: int) -> int:
     raise AssertionError(f"no sender process for trainer {pid}")
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+#: What a launch leaves in its directory (README): never the checkout's, from a test.
+LAUNCH_LEFTOVERS = ("outputs", "multirun", "mlflow.db", "mlruns", "nnexp-records", "optuna.db")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def checkout_stays_clean():
+    """Every CLI test launches in a temporary directory: a run's files appearing in the
+    checkout during the session fail it."""
+    before = {name for name in LAUNCH_LEFTOVERS if (CHECKOUT / name).exists()}
+    yield
+    new = [name for name in LAUNCH_LEFTOVERS if (CHECKOUT / name).exists() and name not in before]
+    if new:
+        pytest.fail(f"tests left {', '.join(new)} in the checkout {CHECKOUT}: launch commands "
+                    "with cwd=tmp_path (nnexp_cli does)", pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def no_leftovers():
     """A test that fails half-way leaves no ``nnexp`` training (or sending) behind."""

@@ -230,6 +230,75 @@ def test_a_model_config_without_output_activation_gets_the_losss_auto_choice():
     assert build_parts(cfg, nnexp.get_registry()).network.types[-1] == "softmax"
 
 
+def _parts(loss: str, **model):
+    from omegaconf import OmegaConf
+
+    from nnexp.config import NnexpConfig, build_parts
+
+    cfg = OmegaConf.structured(NnexpConfig)
+    cfg.dataset, cfg.loss, cfg.optimizer = {"type": "xor"}, {"type": loss}, {"type": "adam"}
+    for key, value in model.items():
+        cfg.model[key] = value
+    cfg.tracking.enabled = False
+    return build_parts(cfg, nnexp.get_registry())
+
+
+RAW = [{"type": "dense", "units": 4, "activation": "tanh"}, {"type": "dense", "units": 2}]
+
+
+@pytest.mark.parametrize("loss, model, head", [
+    ("cross_entropy", {"layers": RAW}, "softmax"),            # auto appends what the loss fuses with
+    ("cross_entropy", {"layers": RAW, "output_activation": "softmax"}, "softmax"),  # not ignored
+    ("cross_entropy", {"layers": [*RAW, "softmax"], "output_activation": "softmax"}, "softmax"),
+    ("binary_cross_entropy", {"layers": RAW}, "sigmoid"),
+    ("mse", {"layers": RAW}, "dense"),                       # a raw output fits mse
+    ("mse", {"layers": RAW, "output_activation": "sigmoid"}, "sigmoid"),
+    ("mse", {"output_activation": "identity"}, "dense"),
+])
+def test_a_layer_list_gets_model_output_activation_as_the_mlp_does(loss, model, head):
+    network = _parts(loss, **model).network
+    assert network.types[-1] == head and network.types.count(head) == (1 if head != "dense" else 2)
+    assert getattr(network, "appended_head", None) == (head if "output_activation" not in model
+                                                        and head != "dense" else None)
+
+
+@pytest.mark.parametrize("loss, model, head", [
+    ("cross_entropy", {"output_activation": "identity"}, "raw, with no activation after dense_1"),
+    ("cross_entropy", {"output_activation": "sigmoid"}, "sigmoid (sigmoid_0)"),
+    ("cross_entropy", {"layers": [*RAW, "relu"]}, "relu (relu_0)"),
+    ("binary_cross_entropy", {"output_activation": "softmax"}, "softmax (softmax_0)"),
+    ("kl_div", {"output_activation": "softmax"}, "softmax (softmax_0)"),
+])
+def test_a_loss_and_an_output_head_that_cannot_train_together_are_refused(loss, model, head):
+    from nnexp.errors import OutputHeadError
+
+    with pytest.raises(OutputHeadError, match=re.escape(f"output is {head}: it needs")) as caught:
+        _parts(loss, **model)
+    assert isinstance(caught.value, nnexp.ConfigError) and caught.value.exit_code == 2
+
+
+def test_xor_says_its_val_and_test_metrics_are_on_its_training_points(nnexp_cli):
+    """Issue 12: XOR reported test accuracy on its 4 training points as if held out."""
+    note = "(val_/test_ on its 4 training points: no held-out data)"
+    out = nnexp_cli("+experiment=xor", "trainer.epochs=2", "tracking=off")
+    assert out.returncode == 0, out.stderr
+    assert "test_accuracy" in out.stdout and out.stdout.splitlines()[0].endswith(note)
+    out = nnexp_cli("+experiment=xor", "trainer.epochs=2", "dataset.n=40", "tracking=off")
+    assert out.returncode == 0 and "test_accuracy" in out.stdout and note not in out.stdout
+    out = nnexp_cli("+experiment=xor", "dataset.test_fraction=0.5", "tracking=off")
+    assert out.returncode == 2 and "dataset.test_fraction (xor): got 0.5" in out.stderr
+
+
+def test_a_layer_list_with_a_raw_output_trains_cross_entropy_fused_and_says_so(nnexp_cli, tmp_path):
+    """Issue 12: the loss went to -2.05 on raw outputs and the run FINISHED, no warning."""
+    layers = "model.layers=[{type: dense, units: 8, activation: tanh}, {type: dense, units: 2}]"
+    out = nnexp_cli("+experiment=xor", "model=layers", layers, *FAST)
+    assert out.returncode == 0, out.stderr
+    assert "softmax appended for loss cross_entropy" in out.stderr
+    (run,) = store_runs(tmp_path / "mlflow.db")
+    assert run.data.metrics["loss"] >= 0
+
+
 def test_wheel_ships_the_config_tree_and_experiments(tmp_path):
     """A non-editable install must find conf/ without the repository (it is package data)."""
     import shutil
@@ -251,3 +320,11 @@ def test_wheel_ships_the_config_tree_and_experiments(tmp_path):
     shipped = {f"nnexp/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
     assert "nnexp/conf/config.yaml" in shipped and shipped <= names
     assert {f"nnexp/conf/experiment/{e}.yaml" for e in SHIPPED} <= names
+
+
+def test_the_hint_to_look_at_runs_fits_the_store():
+    """Issue 12: `mlflow ui --backend-store-uri http://...` is wrong for a server."""
+    from nnexp.app import look_command
+
+    assert look_command("http://127.0.0.1:5000") == "open http://127.0.0.1:5000"
+    assert look_command("sqlite:////tmp/x/mlflow.db") == "mlflow ui --backend-store-uri sqlite:////tmp/x/mlflow.db"

@@ -25,6 +25,21 @@ BAD_INPUT = [
     (["model.dropout=1.5"], ["model.dropout", "value < 1"]),
     (["dataset=csv"], ["path of a CSV file"]),
     (["model.hidden=[4,"], ["cannot parse the override 'model.hidden=[4,'"]),
+    # one rule for aliases (issue 12): refused in values as in group options
+    (["model.activation=swish"], ["model.activation: got 'swish'", "the canonical name 'silu'"]),
+    (["model=layers", "model.layers=[{type:dense,units:4,init:kaiming_normal},relu,{type:dense,units:2}]"],
+     ["model.layers.0.init: got 'kaiming_normal'", "the canonical name 'he_normal'"]),
+    # a loss and an output head that cannot train together (issue 12): refused, no run
+    (["model=layers", "model.layers=[{type:dense,units:8},tanh,{type:dense,units:2},tanh]"],
+     ["loss cross_entropy cannot train a network whose output is tanh (tanh_1)",
+      "it needs softmax as the network's last layer", "End model.layers with softmax"]),
+    (["model.output_activation=identity"],
+     ["loss cross_entropy cannot train a network whose output is raw, with no activation after "
+      "dense_1", "Set model.output_activation=auto (or softmax)"]),
+    (["loss=binary_cross_entropy", "model.output_activation=softmax"],
+     ["loss binary_cross_entropy cannot train a network whose output is softmax", "needs sigmoid"]),
+    (["loss=kl_div", "model=layers", "model.output_activation=softmax"],
+     ["loss kl_div cannot train", "needs log_softmax"]),
 ]
 
 
@@ -70,3 +85,12 @@ def test_interrupted_run_is_killed_and_keeps_what_it_logged(tmp_path, sig, code)
     history = client.get_metric_history(run_id, "loss")
     # 10**5 epochs: every 10th epoch's metrics go to the store (max_epoch_points), none twice
     assert len(history) >= 1 and [m.step for m in history] == list(range(10, 10 * len(history) + 1, 10))
+
+
+def test_a_diverging_run_says_so_once_without_numpys_warnings(nnexp_cli):
+    """Issue 12: six numpy overflow warnings with source lines came before the clean error."""
+    out = nnexp_cli("dataset=sine", "loss=mse", "optimizer=sgd", "optimizer.lr=100",
+                    "trainer.epochs=3", "tracking=off")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Training diverged: loss became" in out.stderr
+    assert "RuntimeWarning" not in out.stderr and "overflow" not in out.stderr, out.stderr

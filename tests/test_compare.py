@@ -135,3 +135,20 @@ def test_runs_are_read_page_by_page_so_none_is_cut_off(sweep_store):
     children = search_all(mc, [mc.get_run(parent).info.experiment_id],
                           f"tags.mlflow.parentRunId = '{parent}'", page_size=3)  # 4 jobs: 2 pages
     assert sorted(r.info.run_id for r in children) == sorted(j["run_id"] for j in jobs)
+
+
+def test_printed_table_drops_an_empty_error_column_and_a_repeated_key():
+    """Issue 12: an empty `error` column, and both `seed` and `dataset.seed`."""
+    from nnexp.commands.compare import _redundant
+
+    shown = pd.DataFrame({"run_name": ["a", "b"], "seed": [0, 1], "dataset.seed": [0, 1],
+                          "optimizer.lr": [0.1, 0.1], "loss": [0.5, 0.4], "error": ["", ""]})
+    assert _redundant(shown, ["seed", "dataset.seed", "optimizer.lr"]) == ["error", "dataset.seed"]
+    shown.loc[1, "error"] = "diverged"
+    assert _redundant(shown, ["seed", "optimizer.lr"]) == []
+
+
+def test_a_sweeps_title_names_it_once(sweep_store, compare):
+    root, parent, _ = sweep_store
+    out = compare(root, "--sweep", "--no-png")
+    assert out.returncode == 0 and "sweep sweep" not in out.stdout.splitlines()[0]

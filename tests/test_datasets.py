@@ -84,6 +84,15 @@ def test_xor_is_the_truth_table_in_every_split(registry):
         assert sorted(map(tuple, X)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
 
+@pytest.mark.parametrize("option", ["noise", "val_fraction", "test_fraction"])
+def test_the_truth_table_refuses_options_that_would_have_no_effect(registry, option):
+    """Issue 12: `--cfg job` showed noise and fractions that did nothing for the 4 points."""
+    with pytest.raises(nnexp.ConfigError, match=f"{option}.*has no noise and no held-out data"):
+        registry.create("dataset", {"type": "xor", option: 0.3})
+    noisy = registry.create("dataset", {"type": "xor", "n": 100, option: 0.3})
+    assert noisy.X_test is not noisy.X_train and len(noisy.X_test)
+
+
 def test_noisy_xor_labels_points_by_their_nearest_corner(registry):
     ds = registry.create("dataset", {"type": "xor", "n": 400, "noise": 0.1})
     X, y = ds.X_train, ds.y_train.argmax(axis=1)

@@ -299,8 +299,8 @@ def test_nnexp_plot_run_with_an_unknown_id_is_one_message_and_exit_2(store, nnex
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"nnexp plot: error: No run with id '0123456789abcdef0123456789abcdef' in "
-        f"sqlite:///{root / 'mlflow.db'}. Run ids are in the MLflow UI and in `nnexp compare "
-        "--csv runs.csv` (column run_id); pass --uri for another store."]
+        f"sqlite:///{root / 'mlflow.db'}. `nnexp runs` lists the store's recent runs with their "
+        "ids (so does the MLflow UI); pass --uri for another store."]
 
 
 def test_a_run_recorded_without_an_epochs_table_gets_curves_from_its_metrics(store, moons, tmp_path,

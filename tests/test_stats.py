@@ -236,3 +236,37 @@ def test_plain_sgd_detection_and_activation_kinds():
         activation_stat = ("saturated", -2.0, 2.0)
 
     assert activation_stat("my_act", Custom()) == ("saturated", -2.0, 2.0)
+
+
+def test_gradient_ratio_is_the_first_epochs_mean_input_over_output_layer_norm():
+    """Issue 12: the vanishing study's number, as docs/results.md reads it off the steps table."""
+    from nnexp.hookspecs import hookimpl
+    from nnexp.stats import GradientRatio
+
+    class Norms:
+        rows: list = []
+
+        @hookimpl
+        def on_step_end(self, run, loss):
+            g = run.network.grads
+            layer = lambda n: np.sqrt(sum(np.sum(g[f"{n}.{k}"] ** 2) for k in "Wb"))  # noqa: E731
+            self.rows.append((run.epoch, layer("dense_0"), layer("dense_3")))
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 2)), np.eye(2)[rng.integers(0, 2, 64)]
+    net = nnexp.Network.mlp(2, [8, 8, 8], 2, activation="sigmoid", output_activation="softmax", seed=0)
+    ratio, norms = GradientRatio(), Norms()
+    nnexp.fit(net, X, y, loss="cross_entropy", optimizer="sgd", epochs=3, batch_size=16,
+              callbacks=[ratio, norms])
+    first = np.array([r[1:] for r in norms.rows if r[0] == 1])
+    assert len(first) == 4 and len(norms.rows) == 12
+    assert ratio.ratio == pytest.approx(first[:, 0].mean() / first[:, 1].mean(), rel=1e-6)
+    assert ratio.layers == ("dense_0", "dense_3") and ratio.ratio < 0.5  # sigmoid: it shrinks
+
+
+def test_the_vanishing_experiment_reports_its_gradient_ratio(nnexp_cli):
+    out = nnexp_cli("+experiment=vanishing", "trainer.epochs=1", "tracking=off")
+    assert out.returncode == 0, out.stderr
+    ratio = float(out.stdout.split("grad_ratio ")[1].split()[0])
+    assert 1e-7 < ratio < 1e-5  # sigmoid with Xavier: docs/results.md's 5.3e-07
+    assert "grad_ratio = ‖∇dense_0‖ / ‖∇dense_10‖, mean over epoch 1" in out.stdout

@@ -110,3 +110,15 @@ def test_sigterm_during_a_sweep_marks_the_parent_and_the_running_job_killed(tmp_
     assert [p.info.status for p in parents] == ["KILLED"]
     assert [c.info.status for c in children] == ["KILLED"]  # the second job never started
     assert "#1 (seed=1): not run or not finished: the sweep was interrupted" in sweep.stdout
+
+
+def test_the_summary_keeps_metrics_in_one_column_with_long_overrides(capsys):
+    """Issue 12: metrics misaligned after overrides longer than 40 characters."""
+    from nnexp.sweep import print_summary
+
+    own = ["model.activation=sigmoid model.init=xavier_uniform", "seed=1"]
+    jobs = [{"job": i, "status": "FINISHED", "overrides": ["x=1", o], "metrics": {"test_loss": 0.5}}
+            for i, o in enumerate(own)]
+    print_summary({}, jobs)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  #")]
+    assert len({line.index("test_loss") for line in rows}) == 1, rows

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nnexp.data import make_splits
+from nnexp.errors import ConfigError
 from nnexp.datasets_csv import load_csv
 from nnexp.explain import SPEC_PARAMS
 from nnexp.hookspecs import hookimpl
@@ -32,19 +33,30 @@ def _classification(name, X, labels, seed, classes, val_fraction, test_fraction,
                        one_hot_targets=one_hot, classes=classes, feature_names=["x1", "x2"])
 
 
-def xor(seed: int = 0, n: int | None = None, noise: float = 0.1, standardize: bool = False,
-        one_hot: bool = True, val_fraction: float = 0.2, test_fraction: float = 0.2):
-    """XOR. By default the four points of the truth table, which are the whole problem, so
-    validation and test are the same four points. With ``n``: ``n`` points drawn around the
-    four corners with Gaussian ``noise``, labelled by their corner, split as usual."""
+def xor(seed: int = 0, n: int | None = None, noise: float | None = None, standardize: bool = False,
+        one_hot: bool = True, val_fraction: float | None = None, test_fraction: float | None = None):
+    """XOR. By default the four points of the truth table, which are the whole problem: there
+    is no held-out data, so validation and test are the same four (training) points, a run
+    says so, and ``noise``/``val_fraction``/``test_fraction`` (which would have no effect) are
+    refused. With ``n``: ``n`` points drawn around the four corners with Gaussian ``noise``
+    (default 0.1), labelled by their corner, split as usual (fractions default 0.2)."""
     if n is None:
+        for key, value in (("noise", noise), ("val_fraction", val_fraction),
+                           ("test_fraction", test_fraction)):
+            if value is not None:
+                raise ConfigError(f"dataset 'xor' {key}", value,
+                                  "null: the truth table (dataset.n=null) has no noise and no "
+                                  "held-out data; set dataset.n=N for N noisy points, split as usual")
         X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
         ds = make_splits(X, np.array([0, 1, 1, 0]), name="xor", seed=seed, val_fraction=0.0,
                          test_fraction=0.0, standardize=standardize, one_hot_targets=one_hot,
                          classes=["0", "1"], feature_names=["x1", "x2"])
-        ds.X_val = ds.X_test = ds.X_train
+        ds.X_val = ds.X_test = ds.X_train  # the same arrays: a run reports them as training data
         ds.y_val = ds.y_test = ds.y_train
         return ds
+    noise = 0.1 if noise is None else noise
+    val_fraction = 0.2 if val_fraction is None else val_fraction
+    test_fraction = 0.2 if test_fraction is None else test_fraction
     n = _count("xor", n)
     check_range("dataset 'xor' noise", noise, 0)
     rng = np.random.default_rng(seed)

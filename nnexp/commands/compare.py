@@ -64,7 +64,8 @@ def load_runs(mc, experiment: str | None, sweep: str | None):
         parent = _find_sweep(mc, ids, sweep)
         runs = search_all(mc, [parent.info.experiment_id],
                           f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-        title = f"sweep {parent.info.run_name} ({parent.info.run_id})"
+        name = parent.info.run_name or ""
+        title = f"{'' if name.startswith('sweep') else 'sweep '}{name} ({parent.info.run_id})"
         if not runs:
             raise TrackingError(f"The {title} holds no runs yet. {HOW_TO_CREATE}")
         return runs, title
@@ -117,6 +118,19 @@ def record(run) -> dict:
             "params": run.data.params, "metrics": final}
 
 
+def _redundant(shown, config: list[str]) -> list[str]:
+    """Printed columns that say nothing: an ``error`` column with no error, and a config key
+    whose values repeat another's in every row (``dataset.seed`` follows ``seed``)."""
+    drop = ["error"] if "error" in shown.columns and not shown["error"].astype(bool).any() else []
+    keys = [c for c in config if c in shown.columns]
+    for i, key in enumerate(keys):
+        same = [k for k in keys[:i] if k not in drop
+                and shown[k].astype(str).tolist() == shown[key].astype(str).tolist()]
+        if same:
+            drop.append(key)
+    return drop
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     uri, mc = open_store(args.uri)
@@ -129,6 +143,7 @@ def main(argv: list[str]) -> int:
         raise TrackingError(f"Unknown metric {args.metric!r}. Available: {', '.join(metrics)}."
                             + (f"\nDid you mean {hint!r}?" if hint else ""))
     shown = frame.drop(columns=[c for c in PRINTED_HIDDEN if c in frame.columns])
+    shown = shown.drop(columns=_redundant(shown, config))
     shown = shown.head(args.top) if args.top else shown
     if "error" in shown.columns:  # the CSV keeps the whole message
         shown = shown.assign(error=shown["error"].str.slice(0, 60))

@@ -185,8 +185,8 @@ def find_run(mc, run_id: str, uri: str):
         listing = ", ".join(f"{r.info.run_id} ({r.info.run_name})" for r in matches[:5])
         raise NnexpError(f"Run id {run_id!r} is ambiguous in {uri}: {listing}"
                          f"{' …' if len(matches) > 5 else ''}. Give more of the id.")
-    raise NnexpError(f"No run with id {run_id!r} in {uri}. Run ids are in the MLflow UI and in "
-                     "`nnexp compare --csv runs.csv` (column run_id); pass --uri for another store.")
+    raise NnexpError(f"No run with id {run_id!r} in {uri}. `nnexp runs` lists the store's recent "
+                     "runs with their ids (so does the MLflow UI); pass --uri for another store.")
 
 
 def download_record(mc, run, folder: Path) -> Path:

@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -52,7 +53,7 @@ def pip_install(projects, target: Path, work: Path) -> Path:
 
 def run(args, site: Path | None = None, timeout: float = 120, cwd: Path | None = None,
         **env) -> subprocess.CompletedProcess:
-    """Run a command (in ``cwd``) with ``site`` on PYTHONPATH and extra environment variables;
+    """Run a command (in ``cwd``, default a fresh temporary directory) with ``site`` on PYTHONPATH and extra environment variables;
     the plugin block and strict switches of the calling shell are dropped."""
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("NNEXP_BLOCK_PLUGINS", "NNEXP_STRICT_PLUGINS")}
@@ -60,6 +61,8 @@ def run(args, site: Path | None = None, timeout: float = 120, cwd: Path | None =
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     full_env.update(env)
+    if cwd is None:  # never the checkout: a run leaves Hydra's outputs/ in its launch directory
+        cwd = Path(tempfile.mkdtemp(prefix="nnexp-test-"))
     return subprocess.run([str(a) for a in args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=cwd)
 
