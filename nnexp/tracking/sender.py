@@ -268,7 +268,7 @@ class Follower:
             self.record.path / STATE, {**state(self.record), "status_sent": status, "status_round": rnd})
         ok = self.sink.attempt(lambda: end_run(
             self.sink, self.record, status, lost_why=why,
-            pictures=status == "FINISHED" and not self.hurry()))
+            pictures=status == "FINISHED" and not self.hurry(), model=not self.hurry()))
         if ok:
             write_json(self.record.path / STATE, {**state(self.record), "synced": True, "round": rnd})
             self.done = True
