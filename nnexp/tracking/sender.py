@@ -206,6 +206,7 @@ class Follower:
                 return
             self.sink = Sink(self.record, self.meta["uri"], run_id, outage=self.outage,
                              heartbeat_every=self.meta.get("heartbeat_every_s", 10.0))
+            _warm_up_models(self.meta)
         meta = self.record.meta()
         ended = meta.get("status") in ENDED
         lost = not ended and alive(meta) is False
@@ -357,6 +358,7 @@ def serve(spool, owner: int) -> None:
     owner = {"host": host(), "pid": str(owner), "pid_start": start_time(owner)}
     hurry = {"on": False}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logging a model draws one
     _warm_up()
     signal.signal(signal.SIGTERM, lambda *_: hurry.update(on=True))
     followers: dict[str, Follower] = {}
@@ -405,6 +407,29 @@ def _warm_up() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401
 
     import nnexp.tracking.runs  # noqa: F401
+
+
+_models_warm: list = []
+
+
+def _warm_up_models(meta: dict) -> None:
+    """Import MLflow's model code (~0.7 s) in the background while the first run that will
+    log a model trains, so its end does not wait for it (sweep jobs log none: no cost)."""
+    from nnexp.tracking.runs import wants_model
+
+    if _models_warm or not wants_model(meta):
+        return
+    import threading
+
+    def work():
+        try:
+            import mlflow.pyfunc  # noqa: F401
+            import mlflow.models  # noqa: F401
+        except Exception:  # noqa: BLE001 - logging the model will say what is wrong
+            pass
+
+    _models_warm.append(threading.Thread(target=work, daemon=True, name="nnexp-warm-models"))
+    _models_warm[0].start()
 
 
 def _owner_alive(owner: dict) -> bool:
