@@ -155,22 +155,28 @@ def test_params_are_as_typed_and_tracking_settings_are_tags(spirals_run):
     assert tags["nnexp.optimized_metric"] == "null"
 
 
-def test_a_sweep_summarises_in_its_parents_description_and_its_jobs_log_no_model(nnexp_cli, tmp_path):
-    out = nnexp_cli("-m", "+experiment=xor", "trainer.epochs=2", "seed=0,1", *FAST)
+def test_a_sweep_logs_only_its_best_jobs_model_and_summarises_in_its_description(nnexp_cli, tmp_path):
+    out = nnexp_cli("-m", "+experiment=xor", "trainer.epochs=2", "seed=0,1,2", *FAST)
     assert out.returncode == 0, out.stderr
     runs = store_runs(tmp_path / "mlflow.db")
     (parent,) = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 2
-    note = parent.data.tags["mlflow.note.content"]
-    assert note.startswith("**Sweep: 2 job(s), 2 finished, 0 failed.**") and "Best by" in note
-    assert parent.data.tags["mlflow.source.name"] == str(NNEXP)
+    assert len(children) == 3
+    tags = parent.data.tags
+    best = tags["nnexp.best.run_id"]
+    note = tags["mlflow.note.content"]
+    assert note.startswith("**Sweep: 3 job(s), 3 finished, 0 failed.** Status: FINISHED.")
+    assert "Best by " in note and f"runs:/{best}/model" in note
+    assert tags["nnexp.best.model_uri"] == f"runs:/{best}/model"
+    assert tags["mlflow.source.name"] == str(NNEXP)
     client = store_client(tmp_path / "mlflow.db")
-    for child in children:  # a sweep's jobs keep model.npz, but log no MLflow model (the cost)
-        assert client.get_run(child.info.run_id).outputs is None or \
-            not client.get_run(child.info.run_id).outputs.model_outputs
-        assert len(child.inputs.dataset_inputs) >= 1
-    assert client.search_logged_models(experiment_ids=[parent.info.experiment_id]) == []
+    (model,) = client.search_logged_models(experiment_ids=[parent.info.experiment_id])
+    assert model.source_run_id == best  # the jobs log none (a model costs more than a small job)
+    for child in children:
+        outputs = client.get_run(child.info.run_id).outputs
+        assert [o.model_id for o in (outputs.model_outputs if outputs else [])] == \
+            ([model.model_id] if child.info.run_id == best else [])
+        assert "train" in {i.tags[0].value for i in child.inputs.dataset_inputs}
 
 
 def test_a_registered_name_must_be_a_name(nnexp_cli, tmp_path):

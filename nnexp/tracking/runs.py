@@ -77,7 +77,7 @@ def context_tags(meta: dict) -> dict[str, str]:
         try:
             _contexts[key] = context.context_tags(ctx.get("launch_dir"), ctx.get("source_name"))
         except Exception as exc:  # noqa: BLE001 - tags that help, not ones a run needs
-            _say(f"MLflow's context tags could not be resolved: {type(exc).__name__}: {exc}")
+            say(f"MLflow's context tags could not be resolved: {type(exc).__name__}: {exc}")
             _contexts[key] = {}
     return _contexts[key]
 
@@ -96,10 +96,10 @@ def log_datasets(client, run_id: str, meta: dict) -> None:
     except Exception as exc:  # noqa: BLE001
         if store.unreachable(exc):
             raise
-        _say(f"run {run_id}: its datasets could not be logged: {type(exc).__name__}: {exc}")
+        say(f"run {run_id}: its datasets could not be logged: {type(exc).__name__}: {exc}")
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(f"nnexp: {text}", file=sys.stderr, flush=True)
 
 
@@ -144,7 +144,7 @@ def final_files(record: Record, meta: dict, pictures: bool, run_id: str | None =
         try:
             log_run_model(record, meta, run_id)
         except Exception as exc:  # noqa: BLE001 - the run's other files go on
-            _say(f"run {run_id}: its model could not be logged: {type(exc).__name__}: {exc}")
+            say(f"run {run_id}: its model could not be logged: {type(exc).__name__}: {exc}")
 
 
 def wants_model(meta: dict) -> bool:

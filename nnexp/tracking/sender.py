@@ -344,10 +344,32 @@ class SweepFollower:
             if job.get("record") and not job.get("run_id"):
                 job["run_id"] = state(Record(job["record"])).get("run_id")
         close_lost_runs(uri, self.parent["experiment_id"], parent, jobs)
-        text = end_sweep(uri, parent, jobs, end["status"], end.get("metric"))
+        best_model = _best_model(jobs, end.get("metric"))
+        text = end_sweep(uri, parent, jobs, end["status"], end.get("metric"), best_model=best_model)
         write_json(self.key / SUMMARY, {"text": text, "parent_run_id": parent,
                                         "run_ids": {str(j["job"]): j.get("run_id") for j in jobs}})
         self.done = True
+
+
+def _best_model(jobs: list[dict], metric: str | None) -> str | None:
+    """Log the sweep's best job's network as its run's MLflow model (its jobs log none, to
+    keep a small sweep fast) and return the model's URI; None when there is none."""
+    from nnexp.tracking.runs import log_run_model, say
+    from nnexp.tracking.sweep import best_run_id
+
+    run_id = best_run_id(jobs, metric)
+    job = next((j for j in jobs if run_id and j.get("run_id") == run_id and j.get("record")), None)
+    if job is None:
+        return None
+    record = Record(job["record"])
+    meta = record.meta()
+    if not meta.get("settings", {}).get("save_model", True):
+        return None
+    try:
+        return f"runs:/{run_id}/model" if log_run_model(record, meta, run_id) else None
+    except Exception as exc:  # noqa: BLE001 - the sweep's summary goes on without it
+        say(f"sweep: the best job's model could not be logged: {type(exc).__name__}: {exc}")
+        return None
 
 
 def serve(spool, owner: int) -> None:
