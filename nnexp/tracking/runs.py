@@ -138,7 +138,9 @@ def final_files(record: Record, meta: dict, pictures: bool, run_id: str | None =
     if pictures and settings.get("plot", True) and (record.artifacts / "model.npz").exists():
         from nnexp.plots import draw_run
 
-        draw_run(record.artifacts, record.artifacts / "plots", dataset=record.dataset(),
+        dataset = record.dataset()
+        boundary = dataset is not None and dataset.n_features == 2 and dataset.task == "classification"
+        draw_run(record.artifacts, record.artifacts / "plots", dataset=dataset if boundary else None,
                  title=meta.get("run_name"))
     if model and run_id and finished and wants_model(meta):
         try:

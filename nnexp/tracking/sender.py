@@ -435,23 +435,19 @@ _models_warm: list = []
 
 
 def _warm_up_models(meta: dict) -> None:
-    """Import MLflow's model code (~0.7 s) in the background while the first run that will
-    log a model trains, so its end does not wait for it (sweep jobs log none: no cost)."""
+    """Import MLflow's model code (~0.7 s) once the first run that will log a model is open,
+    while it trains, so its end does not wait for it (sweep jobs log none: no cost). In this
+    thread: imports racing in two threads can meet half-made modules."""
     from nnexp.tracking.runs import wants_model
 
     if _models_warm or not wants_model(meta):
         return
-    import threading
-
-    def work():
-        try:
-            import mlflow.pyfunc  # noqa: F401
-            import mlflow.models  # noqa: F401
-        except Exception:  # noqa: BLE001 - logging the model will say what is wrong
-            pass
-
-    _models_warm.append(threading.Thread(target=work, daemon=True, name="nnexp-warm-models"))
-    _models_warm[0].start()
+    _models_warm.append(True)
+    try:
+        import mlflow.models  # noqa: F401
+        import mlflow.pyfunc  # noqa: F401
+    except Exception:  # noqa: BLE001 - logging the model will say what is wrong
+        pass
 
 
 def _owner_alive(owner: dict) -> bool:
