@@ -84,8 +84,8 @@ def context_tags(meta: dict) -> dict[str, str]:
 
 def log_datasets(client, run_id: str, meta: dict) -> None:
     """One MLflow dataset input per split of the dataset kept in the record (name, digest,
-    source, schema, context train/validation/test); nothing when none was kept. A store that
-    does not answer raises (the run is opened again later); a refusal is said, not fatal."""
+    source, schema, context train/validation/test); nothing when none was kept. A failure is
+    said, not raised: the run exists by now, and opening it again would make a second one."""
     dataset = Record(meta["record"]).dataset() if meta.get("record") else None
     if dataset is None:
         return
@@ -94,8 +94,6 @@ def log_datasets(client, run_id: str, meta: dict) -> None:
     try:
         context.log_datasets(client, run_id, dataset, meta.get("dataset_spec"))
     except Exception as exc:  # noqa: BLE001
-        if store.unreachable(exc):
-            raise
         say(f"run {run_id}: its datasets could not be logged: {type(exc).__name__}: {exc}")
 
 
