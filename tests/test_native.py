@@ -183,3 +183,22 @@ def test_a_registered_name_must_be_a_name(nnexp_cli, tmp_path):
     out = nnexp_cli("+experiment=xor", "trainer.epochs=1", "tracking.register_model=' '", *FAST)
     assert out.returncode == 2, out.stderr
     assert "tracking.register_model" in out.stderr
+
+
+def test_a_records_model_is_logged_once_and_only_where_it_is_wanted(spirals_run):
+    from nnexp.record import Record
+    from nnexp.tracking.runs import log_run_model, wants_model
+
+    project, run, _ = spirals_run
+    record = Record(run.data.tags["nnexp.record"])
+    client = store_client(project / "mlflow.db")
+    (output,) = client.get_run(run.info.run_id).outputs.model_outputs
+    # Its end sent again (final metrics after the end, `nnexp sync`): the same model, no new one.
+    assert log_run_model(record, record.meta(), run.info.run_id) == output.model_id
+    assert len(client.search_logged_models(experiment_ids=[run.info.experiment_id])) == 1
+    assert len(client.search_model_versions("name='spirals-net'")) == 1
+    settings = {"save_model": True, "register_model": None}
+    assert wants_model({"settings": settings})
+    assert not wants_model({"settings": settings, "parent_key": "/sweep"})
+    assert not wants_model({"settings": {**settings, "save_model": False}})
+    assert wants_model({"settings": {**settings, "register_model": "m"}, "parent_run_id": "p"})
