@@ -141,8 +141,14 @@ def final_files(record: Record, meta: dict, pictures: bool, run_id: str | None =
         draw_run(record.artifacts, record.artifacts / "plots", dataset=dataset if boundary else None,
                  title=meta.get("run_name"))
     if model and run_id and finished and wants_model(meta):
+        import time
+
+        from nnexp.tracking.sender import _log
+
+        t0 = time.perf_counter()
         try:
             log_run_model(record, meta, run_id)
+            _log(f"model of {run_id} logged in {time.perf_counter() - t0:.3f} s")
         except Exception as exc:  # noqa: BLE001 - the run's other files go on
             say(f"run {run_id}: its model could not be logged: {type(exc).__name__}: {exc}")
 

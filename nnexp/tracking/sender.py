@@ -435,9 +435,9 @@ _models_warm: list = []
 
 
 def _warm_up_models(meta: dict) -> None:
-    """Import MLflow's model code (~0.7 s) once the first run that will log a model is open,
-    while it trains, so its end does not wait for it (sweep jobs log none: no cost). In this
-    thread: imports racing in two threads can meet half-made modules."""
+    """Prepare MLflow's model saving once the first run that will log a model is open, while
+    it trains, so its end does not wait for it (sweep jobs log none: no cost). Imports in
+    this thread: imports racing in two threads can meet half-made modules."""
     from nnexp.tracking.runs import wants_model
 
     if _models_warm or not wants_model(meta):
