@@ -31,6 +31,8 @@ CONFIG_PATH = "pkg://nnexp.conf"
 CONFIG_NAME = "config"
 #: The command line, for the runs' tags (joblib workers inherit it from the environment).
 COMMAND_ENV = "NNEXP_COMMAND"
+#: The launched script (``sys.argv[0]``), for MLflow's source tags (nnexp.tracking.run reads it).
+SOURCE_ENV = "NNEXP_SOURCE_NAME"
 #: Override keys that say nothing about the model, left out of run names.
 UNNAMED = ("hydra", "experiment", "tracking", "trainer.progress", "hparams_search")  # [search]
 
@@ -85,6 +87,8 @@ def _prepare_environment(argv: list[str]) -> None:
     _job_error.clear()
     _last_run.clear()
     os.environ[COMMAND_ENV] = shlex.join(["nnexp", *argv])
+    if sys.argv and sys.argv[0]:  # MLflow's mlflow.source.name: the script the user launched
+        os.environ[SOURCE_ENV] = sys.argv[0]
     # Hydra then re-raises instead of printing and exiting 1, so we can exit 2 cleanly.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # no migration chatter on a new store
@@ -395,18 +399,22 @@ def _make_tracker(cfg, hc, plain: dict, parts, result: dict, sweep_info: dict | 
         experiment, experiment_id = experiment_name(cfg, hc.runtime.choices), None
         tracking.preflight(uri, experiment)
     result["uri"], result["experiment_id"] = uri, experiment_id
-    result["params"] = tracking.flatten_config(plain)
+    from nnexp.tracking.params import params_and_tags
+
+    result["params"], settings_tags = params_and_tags(plain)  # tracking settings: tags
     root = (resume or {}).get("record_root") or settings.get("record_dir") or default_root(uri, hc.runtime.cwd)
     trainer = plain["trainer"]
     parent_run_id, parent_key = _parent(origin, sweep_info)
     return tracking.RunTracker(
         uri=uri, experiment_id=experiment_id, experiment=experiment,
-        run_name=result["run_name"], params=result["params"], tags=run_tags(cfg, hc, result),
+        run_name=result["run_name"], params=result["params"],
+        tags={**settings_tags, **run_tags(cfg, hc, result)},
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         parent_run_id=parent_run_id, parent_key=parent_key, settings=settings, dataset=parts.dataset,
         checkpoint=trainer["checkpoint"], monitor=trainer["early_stopping"]["monitor"],
         record_root=_absolute(root, hc.runtime.cwd), resume_run_id=(resume or {}).get("run_id"),
-        record_path=(resume or {}).get("record"), end_with_fit=False, wait=parent_key is None)
+        record_path=(resume or {}).get("record"), end_with_fit=False, wait=parent_key is None,
+        dataset_spec=plain.get("dataset"), launch_dir=hc.runtime.cwd)
 
 
 def _parent(origin: dict | None, sweep_info: dict | None) -> tuple[str | None, str | None]:
@@ -448,7 +456,9 @@ def run_tags(cfg, hc, result: dict) -> dict[str, str]:
 
 
 def run_tags_common(cfg, choices, launch_dir) -> dict[str, str]:
-    """What makes a run reproducible and findable: command, seed, version, git commit."""
+    """What makes a run reproducible and findable: command, seed, version, launch directory
+    (MLflow's own tags — user, source, git commit — are resolved by the sender:
+    :func:`nnexp.tracking.runs.context_tags`)."""
     from nnexp.plugins import nnexp_version
 
     tags = {
@@ -458,22 +468,7 @@ def run_tags_common(cfg, choices, launch_dir) -> dict[str, str]:
         "nnexp.experiment": experiment_name(cfg, choices),
         "nnexp.launch_dir": str(launch_dir),
     }
-    commit = git_commit(launch_dir)
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
     return tags
-
-
-def git_commit(directory) -> str | None:
-    """The HEAD commit of the git repository containing ``directory``, if any."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 # -- reporting ---------------------------------------------------------------------------------

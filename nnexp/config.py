@@ -125,6 +125,7 @@ class TrackingConfig:
     plot_every_epochs: int = 0      # also plots/epoch_NNN/ every k epochs; 0: only at the end
     explain_max_params: int = 5000  # explain.txt (chain rule vs finite differences) up to this size
     record_dir: Optional[str] = None  # null: nnexp-records/ beside the SQLite store
+    register_model: Optional[str] = None  # a name: each finished run's model is a new version of it
 
 
 @dataclass

@@ -188,8 +188,11 @@ def _open_parent(config, jobs) -> dict:
     tags = {**run_tags_common(config, config.hydra.runtime.choices, config.hydra.runtime.cwd),
             "nnexp.overrides": " ".join(overrides), "nnexp.sweep_dir": key,
             "nnexp.jobs": str(len(jobs)) if jobs is not None else "unknown"}
+    from nnexp.tracking.run import source_context
+
     sender.shared().submit(kind="sweep", key=key, meta={
         "uri": uri, "experiment": name, "run_name": f"sweep-{name}-{_stamp()}", "tags": tags,
+        "context": source_context(config.hydra.runtime.cwd),
         "heartbeat_every_s": float(config.tracking.get("heartbeat_every_s", 10.0)), **identity()})
     return {"uri": uri, "experiment": name, "experiment_id": None, "parent_key": key,
             "parent_run_id": None, "spool": str(sender.shared().spool)}

@@ -22,6 +22,9 @@ Record and sinks (``tracking.*``):
   tables up to this many rows; 0 = never.
 - ``save_model`` (true), ``plot`` (true), ``plot_every_epochs`` (0),
   ``explain_max_params`` (5000): as documented in :mod:`nnexp.tracking`.
+- ``register_model`` (null): a name: each finished run's model (logged by the sender as an
+  MLflow model, :mod:`nnexp.tracking.model`) becomes a new version of the registered model
+  of that name (created if missing). Sweep jobs log their model only when it is set.
 - ``record_dir`` (null): where records live; null = ``nnexp-records/`` beside the SQLite
   store, or in the launch directory for a remote store.
 
@@ -54,6 +57,7 @@ DEFAULT_SETTINGS = {
     "plot_every_epochs": 0,
     "explain_max_params": 5000,
     "record_dir": None,
+    "register_model": None,
 }
 #: Keys of the ``tracking`` group that belong to the caller, not to the record.
 CALLER_KEYS = {"enabled", "uri", "experiment"}
@@ -91,6 +95,9 @@ def make_settings(settings) -> dict:
         out[key] = check_int(f"tracking.{key}", out[key], low, f"an integer >= {low}")
     for key, low in _SECONDS.items():
         out[key] = seconds(f"tracking.{key}", out[key], low)
+    name = out["register_model"]
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError("tracking.register_model", name, "a registered model's name, or null")
     out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
     return out
 

@@ -22,7 +22,10 @@ of the ``tracking`` group are documented in :mod:`nnexp.record.settings`.
 
 What lands per run:
 
-- params: the flattened config (:func:`flatten_config`); tags: the caller's, plus
+- params: the flattened config, values as typed in YAML (``nnexp`` passes the ``tracking``
+  settings as tags ``nnexp.tracking.*`` instead: :func:`nnexp.tracking.params.params_and_tags`);
+  tags: MLflow's context tags (``mlflow.user``, ``mlflow.source.*``, git commit; resolved
+  by the sender for the launched script), the caller's, plus
   ``nnexp.component.<kind>.<name>`` = ``distribution==version`` for every component used,
   ``mlflow.parentRunId`` for sweep jobs, ``nnexp.host``/``pid``/``pid_start``/``heartbeat``
   (liveness), ``nnexp.record`` (where its record is), ``nnexp.failure``
@@ -39,6 +42,13 @@ What lands per run:
   tables up to ``steps_csv_max_rows``), ``stats/epochs.parquet``, ``stats/grad_hist.npz``
   (``steps``, ``epochs``, ``counts/<param>``, ``edges/<param>``), ``tensors/...``,
   ``plots/*.png``, ``explain.txt``.
+- a model: a FINISHED run's network as the MLflow model ``runs:/<run_id>/model``
+  (:mod:`nnexp.tracking.model`; a version of ``tracking.register_model`` when set), logged by
+  the sender; a sweep's jobs log none (unless ``register_model``), its best job's is logged
+  when the sweep ends.
+- inputs: one MLflow dataset per split of the run's dataset (context train/validation/test).
+- the experiment, when nnexp creates it, is tagged ``mlflow.experimentKind`` =
+  ``custom_model_development``; a sweep's parent has its summary as ``mlflow.note.content``.
 """
 
 from nnexp.tracking.params import flatten_config

@@ -43,20 +43,21 @@ def mark_model_training(client, experiment_id: str) -> bool:
     return True
 
 
-def context_tags(launch_dir=None) -> dict[str, str]:
+def context_tags(launch_dir=None, source_name: str | None = None) -> dict[str, str]:
     """MLflow's standard run-context tags, from MLflow's own resolvers.
 
     ``mlflow.user``, ``mlflow.source.name`` (``sys.argv[0]``: call this in the process the user
-    launched, not in a pool worker), ``mlflow.source.type`` and, when the script lies in a git
-    work tree, ``mlflow.source.git.commit``/``branch``/``repoURL``. MLflow skips git for a
-    script in an ignored directory (a ``.venv`` inside the repository): then the commit of
-    ``launch_dir``'s work tree is used, through MLflow's git helpers as well.
+    launched, not in a pool worker; or give that process's ``source_name``, as the sender
+    does: MLflow's resolvers then see it as ``sys.argv[0]``), ``mlflow.source.type`` and, when
+    the script lies in a git work tree, ``mlflow.source.git.commit``/``branch``/``repoURL``.
+    MLflow skips git for a script in an ignored directory (a ``.venv`` inside the repository):
+    then the commit of ``launch_dir``'s work tree is used, through MLflow's git helpers as well.
     """
     from mlflow.tracking.context.registry import resolve_tags
     from mlflow.utils import git_utils
     from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
-    tags = dict(resolve_tags())
+    tags = dict(_resolve_as(source_name, resolve_tags))
     if MLFLOW_GIT_COMMIT not in tags and launch_dir is not None:
         directory = str(Path(launch_dir).resolve())
         found = {MLFLOW_GIT_COMMIT: git_utils.get_git_commit(directory),
@@ -65,6 +66,32 @@ def context_tags(launch_dir=None) -> dict[str, str]:
         if found[MLFLOW_GIT_COMMIT]:
             tags.update({k: v for k, v in found.items() if v})
     return {k: cap(v, TAG_MAX) for k, v in tags.items()}
+
+
+def _resolve_as(source_name: str | None, resolve):
+    """``resolve()`` with ``sys.argv[0]`` = ``source_name`` (when given), MLflow's git
+    resolver's per-process cache emptied before and after (it remembers the first script)."""
+    import sys
+
+    if source_name is None:
+        return resolve()
+    from mlflow.tracking.context import registry
+
+    providers = list(getattr(registry, "_run_context_provider_registry", []))
+
+    def forget():
+        for provider in providers:
+            if isinstance(getattr(provider, "_cache", None), dict):
+                provider._cache.clear()
+
+    saved = sys.argv
+    sys.argv = [source_name, *saved[1:]]
+    forget()
+    try:
+        return resolve()
+    finally:
+        sys.argv = saved
+        forget()
 
 
 def dataset_inputs(dataset, spec: Mapping | None = None) -> list:

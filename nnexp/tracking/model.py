@@ -9,8 +9,9 @@ network's own ``network.npz`` and ``model_code.py`` (models from code: MLflow ru
 the network, nothing is unpickled). It is an MLflow 3 *logged model* of the run (its Model
 column, ``runs:/RUN_ID/model``, ``models:/MODEL_ID``) and, given a name, a version in the
 model registry. Only MlflowClient calls on the given store: no global MLflow state is set,
-so a process can log to several stores. Logging costs about a second
-(``benchmarks/RESULTS_model.md``): keep it off a small sweep's per-job path.
+so a process can log to several stores. Logging costs 0.05-0.3 s a model once MLflow's
+model code is imported (``benchmarks/RESULTS_model.md``): keep it off a small sweep's
+per-job path.
 """
 
 from __future__ import annotations
@@ -80,13 +81,29 @@ def _save(tmp: Path, network, example: np.ndarray, model, run_id: str) -> Path:
 
     npz = network.save(tmp / "network.npz")
     local = tmp / "model"
-    mlflow.pyfunc.save_model(
-        path=str(local), python_model=str(MODEL_CODE), artifacts={NETWORK_ARTIFACT: str(npz)},
-        signature=signature(network, example), input_example=example,
-        pip_requirements=requirements(network),
-        mlflow_model=Model(artifact_path=model.artifact_location, run_id=run_id,
-                           model_id=model.model_id, model_uuid=model.model_id))
+    with _installed_requirements():
+        mlflow.pyfunc.save_model(
+            path=str(local), python_model=str(MODEL_CODE), artifacts={NETWORK_ARTIFACT: str(npz)},
+            signature=signature(network, example), input_example=example,
+            pip_requirements=requirements(network),
+            mlflow_model=Model(artifact_path=model.artifact_location, run_id=run_id,
+                               model_id=model.model_id, model_uuid=model.model_id))
     return local
+
+
+def _installed_requirements():
+    """Skip MLflow's check of the model's requirements against the installed distributions:
+    :func:`requirements` pins the installed versions, so it cannot find a mismatch, and its
+    first call maps every installed distribution to its modules (0.7-2.5 s per process, most
+    of a small run's model logging). Nothing else changes (the patch is undone at once)."""
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from mlflow.utils import environment
+
+    if not hasattr(environment, "warn_dependency_requirement_mismatches"):
+        return nullcontext()
+    return mock.patch.object(environment, "warn_dependency_requirement_mismatches", lambda reqs: None)
 
 
 def example_rows(network, input_example) -> np.ndarray:

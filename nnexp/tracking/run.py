@@ -11,6 +11,8 @@ has exited).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import uuid
 import warnings
@@ -36,8 +38,11 @@ __all__ = ["DEFAULT_SETTINGS", "RunTracker"]
 INTERRUPTED_BUDGET = 1.0
 #: Seconds between looks at whether the sender could open the run.
 CHECK_EVERY = 1.0
+#: The script the user launched (``sys.argv[0]`` of the ``nnexp`` command), for MLflow's
+#: source tags: set by the command, inherited by its workers (whose own argv[0] differs).
+SOURCE_ENV = "NNEXP_SOURCE_NAME"
 #: Settings the sender needs to end a run (the rest is the recorder's).
-SENDER_SETTINGS = ("plot", "steps_csv_max_rows", "save_model")
+SENDER_SETTINGS = ("plot", "steps_csv_max_rows", "save_model", "register_model")
 
 
 class RunTracker:
@@ -59,11 +64,15 @@ class RunTracker:
                  settings: dict | None = None, checkpoint: dict | None = None,
                  monitor: str | None = None, dataset=None, record_root=None,
                  resume_run_id: str | None = None, end_with_fit: bool = True,
-                 parent_key: str | None = None, wait: bool = True, record_path=None):
+                 parent_key: str | None = None, wait: bool = True, record_path=None,
+                 dataset_spec: dict | None = None, launch_dir=None):
         self.uri, self.run_name = uri, run_name
         self.experiment_id, self.experiment = experiment_id, experiment
         self.params, self.tags = dict(params or {}), dict(tags or {})
         self.config_yaml, self.parent_run_id, self.dataset = config_yaml, parent_run_id, dataset
+        #: The dataset's config (``{"type": "spirals", ...}``): its MLflow source.
+        self.dataset_spec = dataset_spec
+        self.launch_dir = Path(launch_dir) if launch_dir else Path.cwd()
         self.settings = make_settings(settings)
         self.checkpoint_settings, self.monitor = checkpoint, monitor
         self.record_root = Path(record_root) if record_root else default_root(uri, Path.cwd())
@@ -107,7 +116,7 @@ class RunTracker:
                                  owns_status=False, continues=self.resume_run_id is not None)
         self.recorder.on_run_start(run)
         (record.path / sender_mod.STATE).unlink(missing_ok=True)  # a new session of the record
-        if _has_boundary(self.dataset):
+        if isinstance(self.dataset, Dataset):  # its pictures, its MLflow inputs, its model's example
             record.keep_dataset(self.dataset)
         record.update_meta(**self._meta(run, record))
         self.sender = sender_mod.shared()
@@ -125,6 +134,7 @@ class RunTracker:
             "tags": {} if resuming else {**self.tags, **component_tags(run, self.dataset)},
             "parent_run_id": self.parent_run_id, "parent_key": self.parent_key,
             "resume_run_id": self.resume_run_id,
+            "context": source_context(self.launch_dir), "dataset_spec": self.dataset_spec,
             "settings": {k: self.settings[k] for k in SENDER_SETTINGS},
             "heartbeat_every_s": self.settings["heartbeat_every_s"], "round": 0, **identity()}
 
@@ -283,9 +293,11 @@ class RunTracker:
         (self.recorder.record.artifacts / "explain.txt").write_text(ex.to_text())
 
 
-def _has_boundary(dataset) -> bool:
-    """A dataset whose decision boundary the pictures draw (2 features, classification)."""
-    return isinstance(dataset, Dataset) and dataset.n_features == 2 and dataset.task == "classification"
+def source_context(launch_dir) -> dict[str, str]:
+    """What MLflow's context resolvers (run in the sender: :func:`nnexp.tracking.runs.context_tags`)
+    need from the process the user launched: its script and launch directory."""
+    return {"source_name": os.environ.get(SOURCE_ENV) or (sys.argv[0] if sys.argv else ""),
+            "launch_dir": str(Path(launch_dir).resolve())}
 
 
 def _end_tags(status: str, error, stop_reason: str | None) -> dict:

@@ -5,13 +5,20 @@ for, and make its last files (tables, pictures). Everything here runs where mlfl
 from __future__ import annotations
 
 
+import sys
+
 from nnexp.record import Record
+from nnexp.record.files import read_json, write_json
 from nnexp.tracking import store
 from nnexp.tracking.params import TAG_MAX, cap, clean_key
 
 #: Stores already cleared of lost runs by this process (once per store is enough).
 _reaped: set[str] = set()
 LIVENESS = ("host", "pid", "pid_start")
+#: MLflow's context tags by (source name, launch directory): resolved once per sender.
+_contexts: dict[tuple, dict[str, str]] = {}
+#: In a record: which model.npz was logged as the run's MLflow model (logged once).
+MODEL_STATE = "model.json"
 
 
 def open_run(meta: dict) -> tuple[str, str]:
@@ -40,7 +47,7 @@ def open_run(meta: dict) -> tuple[str, str]:
         experiment_id = prior.info.experiment_id
     else:
         experiment_id = meta.get("experiment_id") or store.ensure_experiment(uri, meta["experiment"])
-        first = {**meta.get("tags", {}), **tags}
+        first = {**context_tags(meta), **meta.get("tags", {}), **tags}
         if meta.get("parent_run_id"):
             first["mlflow.parentRunId"] = meta["parent_run_id"]
         info = store.retry(client.create_run, str(experiment_id), run_name=meta.get("run_name"),
@@ -50,7 +57,48 @@ def open_run(meta: dict) -> tuple[str, str]:
     for i in range(0, max(len(params), 1), 100):  # MLflow's limit of params per batch
         store.retry(client.log_batch, run_id, params=params[i:i + 100],
                     tags=[RunTag(k, cap(v, TAG_MAX)) for k, v in tags.items()] if i == 0 else [])
+    if not meta.get("resume_run_id"):
+        log_datasets(client, run_id, meta)
     return run_id, str(experiment_id)
+
+
+def context_tags(meta: dict) -> dict[str, str]:
+    """MLflow's standard tags (user, source name and type, git commit/branch/repo) of the
+    process that trained ``meta``'s run, through MLflow's own resolvers: its ``sys.argv[0]``
+    and launch directory travel in ``meta["context"]`` (the trainer does not import mlflow).
+    Empty when the record does not say (an older record) or the resolvers fail."""
+    ctx = meta.get("context")
+    if not ctx:
+        return {}
+    key = (ctx.get("source_name"), ctx.get("launch_dir"))
+    if key not in _contexts:
+        from nnexp.tracking import context
+
+        try:
+            _contexts[key] = context.context_tags(ctx.get("launch_dir"), ctx.get("source_name"))
+        except Exception as exc:  # noqa: BLE001 - tags that help, not ones a run needs
+            say(f"MLflow's context tags could not be resolved: {type(exc).__name__}: {exc}")
+            _contexts[key] = {}
+    return _contexts[key]
+
+
+def log_datasets(client, run_id: str, meta: dict) -> None:
+    """One MLflow dataset input per split of the dataset kept in the record (name, digest,
+    source, schema, context train/validation/test); nothing when none was kept. A failure is
+    said, not raised: the run exists by now, and opening it again would make a second one."""
+    dataset = Record(meta["record"]).dataset() if meta.get("record") else None
+    if dataset is None:
+        return
+    from nnexp.tracking import context
+
+    try:
+        context.log_datasets(client, run_id, dataset, meta.get("dataset_spec"))
+    except Exception as exc:  # noqa: BLE001
+        say(f"run {run_id}: its datasets could not be logged: {type(exc).__name__}: {exc}")
+
+
+def say(text: str) -> None:
+    print(f"nnexp: {text}", file=sys.stderr, flush=True)
 
 
 def open_parent(meta: dict) -> tuple[str, str]:
@@ -72,31 +120,92 @@ def open_parent(meta: dict) -> tuple[str, str]:
                                                     {**liveness, "nnexp.resumed": resumed}.items()])
         return run_id, str(prior.info.experiment_id)
     experiment_id = store.ensure_experiment(uri, meta["experiment"])
-    tags = {**meta.get("tags", {}), **liveness}
+    tags = {**context_tags(meta), **meta.get("tags", {}), **liveness}
     return start_sweep(uri, experiment_id, meta["run_name"], tags), str(experiment_id)
 
 
-def final_files(record: Record, meta: dict, pictures: bool) -> None:
+def final_files(record: Record, meta: dict, pictures: bool, run_id: str | None = None,
+                model: bool = False) -> None:
     """The files a run gets when it ends: its tables exported (``stats/``) and, for a
-    finished run with ``plot`` on, its pictures (``plots/``, as ``nnexp plot run`` draws them)."""
+    finished run with ``plot`` on, its pictures (``plots/``, as ``nnexp plot run`` draws them);
+    with ``model`` (and ``run_id``), its network logged as an MLflow model
+    (:func:`log_run_model`) when :func:`wants_model`."""
     settings = meta.get("settings", {})
     finished = meta.get("status") == "FINISHED"
     record.export_stats(settings.get("steps_csv_max_rows", 100_000) if finished else 0)
     if pictures and settings.get("plot", True) and (record.artifacts / "model.npz").exists():
         from nnexp.plots import draw_run
 
-        draw_run(record.artifacts, record.artifacts / "plots", dataset=record.dataset(),
+        dataset = record.dataset()
+        boundary = dataset is not None and dataset.n_features == 2 and dataset.task == "classification"
+        draw_run(record.artifacts, record.artifacts / "plots", dataset=dataset if boundary else None,
                  title=meta.get("run_name"))
+    if model and run_id and finished and wants_model(meta):
+        import time
+
+        from nnexp.tracking.sender import _log
+
+        t0 = time.perf_counter()
+        try:
+            log_run_model(record, meta, run_id)
+            _log(f"model of {run_id} logged in {time.perf_counter() - t0:.3f} s")
+        except Exception as exc:  # noqa: BLE001 - the run's other files go on
+            say(f"run {run_id}: its model could not be logged: {type(exc).__name__}: {exc}")
+
+
+def wants_model(meta: dict) -> bool:
+    """Whether a finished run's network is logged as an MLflow model: when ``save_model``
+    is on, for a single run, and for a sweep's job only with ``register_model`` (logging one
+    costs more than a small job trains: benchmarks/RESULTS_model.md)."""
+    settings = meta.get("settings", {})
+    if not settings.get("save_model", True):
+        return False
+    in_sweep = meta.get("parent_key") or meta.get("parent_run_id")
+    return not in_sweep or bool(settings.get("register_model"))
+
+
+def log_run_model(record: Record, meta: dict, run_id: str) -> str | None:
+    """Log the record's ``artifacts/model.npz`` as the MLflow model ``model`` of ``run_id``
+    (pyfunc, signature and input example from the kept dataset's training rows) and, with
+    ``register_model``, register it. Once per model.npz (``model.json`` in the record says
+    which was logged). Returns the logged model's id (None: no model.npz)."""
+    npz = record.artifacts / "model.npz"
+    if not npz.is_file():
+        return None
+    st = npz.stat()
+    stamp = [st.st_size, st.st_mtime_ns]
+    done = read_json(record.path / MODEL_STATE, {}) or {}
+    if done.get("run_id") == run_id and done.get("npz") == stamp:
+        return done.get("model_id")
+    import numpy as np
+
+    from nnexp.network import Network
+    from nnexp.tracking.model import log_model
+
+    network = Network.load(npz)
+    dataset = record.dataset()
+    if dataset is not None and dataset.X_train is not None and len(dataset.X_train):
+        example = dataset.X_train
+    else:
+        example = np.zeros((1, *network.input_shape))
+    name = meta.get("settings", {}).get("register_model")
+    logged = log_model(meta["uri"], run_id, network, example, registered_model_name=name,
+                       step=int(record.meta().get("epoch") or 0))
+    write_json(record.path / MODEL_STATE, {"run_id": run_id, "npz": stamp, "model_id": logged.model_id,
+                                           "registered_model": name,
+                                           "registered_version": logged.registered_version})
+    return logged.model_id
 
 
 def end_run(sink, record: Record, status: str, *, lost_why: str | None = None,
-            pictures: bool = False) -> None:
+            pictures: bool = False, model: bool = True) -> None:
     """Send the rest of ``record`` through ``sink`` and end its run with ``status``: the
-    journal, the status, the last files (tables; pictures if asked), the files. A record
-    whose process died before ending it (``lost_why``) is tagged lost. Raises when the store
-    fails (the caller retries later)."""
+    journal, the status, the last files (tables; pictures if asked; the MLflow model of a
+    finished run unless ``model`` is False), the files. A record whose process died before
+    ending it (``lost_why``) is tagged lost. Raises when the store fails (the caller retries
+    later)."""
     meta = {**record.meta(), "status": status}
-    sink.before_final = lambda: final_files(record, meta, pictures)
+    sink.before_final = lambda: final_files(record, meta, pictures, sink.run_id, model)
     sink.finish_now(status)
     if lost_why:
         tag_lost(sink.client, sink.run_id, lost_why)

@@ -206,6 +206,7 @@ class Follower:
                 return
             self.sink = Sink(self.record, self.meta["uri"], run_id, outage=self.outage,
                              heartbeat_every=self.meta.get("heartbeat_every_s", 10.0))
+            _warm_up_models(self.meta)
         meta = self.record.meta()
         ended = meta.get("status") in ENDED
         lost = not ended and alive(meta) is False
@@ -268,7 +269,7 @@ class Follower:
             self.record.path / STATE, {**state(self.record), "status_sent": status, "status_round": rnd})
         ok = self.sink.attempt(lambda: end_run(
             self.sink, self.record, status, lost_why=why,
-            pictures=status == "FINISHED" and not self.hurry()))
+            pictures=status == "FINISHED" and not self.hurry(), model=not self.hurry()))
         if ok:
             write_json(self.record.path / STATE, {**state(self.record), "synced": True, "round": rnd})
             self.done = True
@@ -343,10 +344,32 @@ class SweepFollower:
             if job.get("record") and not job.get("run_id"):
                 job["run_id"] = state(Record(job["record"])).get("run_id")
         close_lost_runs(uri, self.parent["experiment_id"], parent, jobs)
-        text = end_sweep(uri, parent, jobs, end["status"], end.get("metric"))
+        best_model = _best_model(jobs, end.get("metric"))
+        text = end_sweep(uri, parent, jobs, end["status"], end.get("metric"), best_model=best_model)
         write_json(self.key / SUMMARY, {"text": text, "parent_run_id": parent,
                                         "run_ids": {str(j["job"]): j.get("run_id") for j in jobs}})
         self.done = True
+
+
+def _best_model(jobs: list[dict], metric: str | None) -> str | None:
+    """Log the sweep's best job's network as its run's MLflow model (its jobs log none, to
+    keep a small sweep fast) and return the model's URI; None when there is none."""
+    from nnexp.tracking.runs import log_run_model, say
+    from nnexp.tracking.sweep import best_run_id
+
+    run_id = best_run_id(jobs, metric)
+    job = next((j for j in jobs if run_id and j.get("run_id") == run_id and j.get("record")), None)
+    if job is None:
+        return None
+    record = Record(job["record"])
+    meta = record.meta()
+    if not meta.get("settings", {}).get("save_model", True):
+        return None
+    try:
+        return f"runs:/{run_id}/model" if log_run_model(record, meta, run_id) else None
+    except Exception as exc:  # noqa: BLE001 - the sweep's summary goes on without it
+        say(f"sweep: the best job's model could not be logged: {type(exc).__name__}: {exc}")
+        return None
 
 
 def serve(spool, owner: int) -> None:
@@ -357,6 +380,7 @@ def serve(spool, owner: int) -> None:
     owner = {"host": host(), "pid": str(owner), "pid_start": start_time(owner)}
     hurry = {"on": False}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logging a model draws one
     _warm_up()
     signal.signal(signal.SIGTERM, lambda *_: hurry.update(on=True))
     followers: dict[str, Follower] = {}
@@ -405,6 +429,25 @@ def _warm_up() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401
 
     import nnexp.tracking.runs  # noqa: F401
+
+
+_models_warm: list = []
+
+
+def _warm_up_models(meta: dict) -> None:
+    """Prepare MLflow's model saving once the first run that will log a model is open, while
+    it trains, so its end does not wait for it (sweep jobs log none: no cost). Imports in
+    this thread: imports racing in two threads can meet half-made modules."""
+    from nnexp.tracking.runs import wants_model
+
+    if _models_warm or not wants_model(meta):
+        return
+    _models_warm.append(True)
+    try:
+        import mlflow.models  # noqa: F401
+        import mlflow.pyfunc  # noqa: F401
+    except Exception:  # noqa: BLE001 - logging the model will say what is wrong
+        pass
 
 
 def _owner_alive(owner: dict) -> bool:

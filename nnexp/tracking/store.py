@@ -196,7 +196,9 @@ def _artifact_location(uri: str, name: str) -> str | None:
 
 
 def ensure_experiment(uri: str, experiment_name: str) -> str:
-    """Create the store (schema migration) and the experiment once; return its id.
+    """Create the store (schema migration) and the experiment once; return its id. A new
+    experiment is tagged as model training (``mlflow.experimentKind``: MLflow's UI opens it
+    on its runs table, not on traces).
 
     Call from ONE process before jobs start: concurrent migrations of a new SQLite file race.
     Safe when both exist already. An unreachable server raises :class:`TrackingError`.
@@ -207,7 +209,10 @@ def ensure_experiment(uri: str, experiment_name: str) -> str:
     exp = retry(mc.get_experiment_by_name, experiment_name)
     if exp is None:
         try:
-            return retry(mc.create_experiment, experiment_name, _artifact_location(uri, experiment_name))
+            from nnexp.tracking.context import experiment_tags  # the UI opens on the runs
+
+            return retry(mc.create_experiment, experiment_name, _artifact_location(uri, experiment_name),
+                         tags=experiment_tags())
         except Exception:  # noqa: BLE001 - created meanwhile by another process
             exp = retry(mc.get_experiment_by_name, experiment_name)
             if exp is None:

@@ -11,6 +11,8 @@ from nnexp.tracking.params import TAG_MAX, cap, clean_key, finite_items
 from nnexp.tracking.summary import runs_frame, seed_summary
 
 SWEEP_TAG = "nnexp.sweep"
+#: The run's description in MLflow's UI (markdown): a sweep's summary.
+NOTE_TAG = "mlflow.note.content"
 
 
 def start_sweep(uri: str, experiment_id: str, name: str, tags: dict | None = None) -> str:
@@ -51,8 +53,15 @@ def abandon_sweep(uri: str, parent_run_id: str, reason: str) -> None:
     store.retry(mc.set_terminated, parent_run_id, "FAILED")
 
 
+def best_run_id(jobs: list[dict], metric: str | None = None) -> str | None:
+    """The run id of the sweep's best finished job, as :func:`end_sweep` ranks them."""
+    frame, _, _, chosen = runs_frame(jobs, metric)
+    best = _best_row(frame, chosen)
+    return None if best is None else best["run_id"]
+
+
 def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FINISHED",
-              metric: str | None = None) -> str:
+              metric: str | None = None, best_model: str | None = None) -> str:
     """Summarise the jobs on the parent run, end it, and return a printable summary.
 
     ``jobs``: dicts with run_id, run_name, overrides, status, error, metrics, params.
@@ -61,7 +70,8 @@ def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FIN
     count per configuration); tags ``nnexp.best.run_id``/``run_name``/``overrides`` and
     ``nnexp.best.<key>`` for each varying key; metrics ``best.<metric>`` and, over seeds,
     ``best_mean.<metric>``/``best_std.<metric>``; tags ``nnexp.jobs``, ``nnexp.failed_jobs``
-    and ``nnexp.failures``. Status: ``status`` (KILLED for an interrupted sweep), but FAILED
+    and ``nnexp.failures``; the summary as the run's description (``mlflow.note.content``).
+    ``best_model``: the URI of the best job's MLflow model (tag ``nnexp.best.model_uri``). Status: ``status`` (KILLED for an interrupted sweep), but FAILED
     when any job did not finish.
     """
     frame, config, metrics, chosen = runs_frame(jobs, metric)
@@ -78,7 +88,11 @@ def end_sweep(uri: str, parent_run_id: str, jobs: list[dict], status: str = "FIN
         tags.update(_best_tags(best, config))
         metric_values.update(_best_metrics(best, seeds, config, metrics))
         lines.append(f"Best by {chosen}: {best['run_name']} ({chosen}={best[chosen]:.6g})")
+        if best_model:
+            tags["nnexp.best.model_uri"] = best_model
+            lines.append(f"Its model: {best_model}")
     final = "FAILED" if failed and status == "FINISHED" else status
+    tags[NOTE_TAG] = cap(note(lines, final), TAG_MAX)
     _write_parent(uri, parent_run_id, frame, seeds, lines, tags, metric_values, final)
     return "\n".join(lines)
 
@@ -94,6 +108,15 @@ def _write_parent(uri, run_id, frame, seeds, lines, tags, metrics, status) -> No
         _log(mc, run_id, tags, metrics)
         store.retry(mc.log_artifacts, run_id, tmp)
     store.retry(mc.set_terminated, run_id, status)
+
+
+def note(lines: list[str], status: str) -> str:
+    """The sweep's summary as markdown for MLflow's description panel."""
+    parts = [f"**{lines[0]}** Status: {status}."]
+    if len(lines) > 1:
+        parts.append("\n".join(f"- {line.strip()}" for line in lines[1:]))
+    parts.append("One row per job, with its final metrics: `sweep.csv`.")
+    return "\n\n".join(parts)
 
 
 def _best_row(frame, chosen):
