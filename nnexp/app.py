@@ -26,7 +26,6 @@ from typing import Any
 from nnexp.errors import NnexpError
 from nnexp.interrupts import StopAtStepEnd, Terminated
 
-
 CONFIG_PATH = "pkg://nnexp.conf"
 CONFIG_NAME = "config"
 #: The command line, for the runs' tags (joblib workers inherit it from the environment).

@@ -47,9 +47,9 @@ class ModelConfig:
     dropout: float = 0.0
     batchnorm: bool = False
     init: Any = None
-    layers: Optional[list[Any]] = None
-    input_size: Optional[int] = None
-    output_size: Optional[int] = None
+    layers: list[Any] | None = None
+    input_size: int | None = None
+    output_size: int | None = None
     dtype: str = "float32"
 
 
@@ -60,7 +60,7 @@ class CheckpointConfig:
 
     every_epochs: int = 0         # 0: off
     every_seconds: float = 60.0   # 0: off
-    monitor: Optional[str] = None
+    monitor: str | None = None
     mode: str = "auto"            # auto (min for losses/errors, else max), min or max
 
 
@@ -69,7 +69,7 @@ class EarlyStoppingConfig:
     """Stop after ``patience`` epochs without an improvement of more than ``min_delta`` in
     ``monitor`` (null: off); ``restore_best`` ends with the best epoch's parameters."""
 
-    monitor: Optional[str] = None  # e.g. val_loss
+    monitor: str | None = None  # e.g. val_loss
     mode: str = "auto"
     patience: int = 10
     min_delta: float = 0.0
@@ -85,7 +85,7 @@ class TrainerConfig:
     batch_size: int = 32
     shuffle: bool = True
     task: str = "auto"
-    progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
     blas_threads: int = 1  # BLAS threads while training; 0: the library's default (all cores)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
@@ -105,7 +105,7 @@ class TrackingConfig:
 
     enabled: bool = True
     uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
-    experiment: Optional[str] = None
+    experiment: str | None = None
     flush_every_s: float = 1.0      # seconds between writes of the record and sends to the store
     heartbeat_every_s: float = 10.0  # seconds between liveness heartbeats in the store
     finish_wait_s: float = 60.0   # how long a finished run waits for a store that does not answer
@@ -123,7 +123,7 @@ class TrackingConfig:
     plot: bool = True
     plot_every_epochs: int = 0      # also plots/epoch_NNN/ every k epochs; 0: only at the end
     explain_max_params: int = 5000  # explain.txt (chain rule vs finite differences) up to this size
-    record_dir: Optional[str] = None  # null: nnexp-records/ beside the SQLite store
+    record_dir: str | None = None  # null: nnexp-records/ beside the SQLite store
 
 
 @dataclass
@@ -139,7 +139,7 @@ class NnexpConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     # [search] the metric a sweeper optimises, returned by the task (nnexp.search.objective)
-    optimized_metric: Optional[str] = None
+    optimized_metric: str | None = None
 
 
 # -- schemas from factory signatures -----------------------------------------------------------
@@ -151,7 +151,7 @@ def _field_type(annotation) -> Any:
     is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
     if is_union and len(args) == 2 and type(None) in args:
         inner = next(a for a in args if a is not type(None))
-        return Optional[inner] if inner in _SCALARS else Any
+        return Optional[inner] if inner in _SCALARS else Any  # noqa: UP045 (a runtime type for OmegaConf)
     return Any
 
 

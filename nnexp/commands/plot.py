@@ -17,8 +17,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nnexp.errors import NnexpError, UnknownComponentError
 from nnexp.commands.stores import open_store
+from nnexp.errors import NnexpError, UnknownComponentError
 
 SUBJECTS = {"activations": "plot_activations", "losses": "plot_losses", "gradients": None,
             "run": None}

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnexp.plots._figure import (bin_means, figure, fitted_title, fixed_figure, inch_axes,
-                                 save, wrapped_title)
+from nnexp.plots._figure import bin_means, figure, fitted_title, fixed_figure, inch_axes, save, wrapped_title
 from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps

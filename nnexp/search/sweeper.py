@@ -18,7 +18,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
 
@@ -41,8 +41,8 @@ class OptunaConf:
     direction: str = "minimize"          # or maximize, for cfg.optimized_metric
     n_trials: int = 20                   # the study's total: a re-run runs what is missing
     n_jobs: int = 1                      # trials asked and launched together (one batch)
-    study_name: Optional[str] = None     # null: "<experiment>-search"
-    storage: Optional[str] = None        # null: sqlite optuna.db beside the MLflow store
+    study_name: str | None = None     # null: "<experiment>-search"
+    storage: str | None = None        # null: sqlite optuna.db beside the MLflow store
     sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": 0})
     pruner: Any = None                   # e.g. {_target_: optuna.pruners.MedianPruner}
     params: dict[str, str] = field(default_factory=dict)

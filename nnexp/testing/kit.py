@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from nnexp.errors import UnknownComponentError
 from nnexp.registry import KINDS, Component, Registry, normalize_distribution
 from nnexp.testing import checks as layer_checks
-from nnexp.testing import (dataset_checks, initializer_checks, loss_checks, optimizer_checks,
-                           schedule_checks)
+from nnexp.testing import dataset_checks, initializer_checks, loss_checks, optimizer_checks, schedule_checks
 from nnexp.testing.checks import CheckFailure
 
 #: The kinds the kit checks, in report order: all of them.

@@ -41,8 +41,8 @@ What lands per run:
   ``plots/*.png``, ``explain.txt``.
 """
 
-from nnexp.tracking.params import flatten_config
 from nnexp.record.settings import DEFAULT_SETTINGS
+from nnexp.tracking.params import flatten_config
 from nnexp.tracking.preflight import preflight
 from nnexp.tracking.reaper import reap
 from nnexp.tracking.run import RunTracker

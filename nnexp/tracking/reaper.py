@@ -19,8 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from nnexp.record import Record
-from nnexp.record import liveness
+from nnexp.record import Record, liveness
 from nnexp.tracking import store
 
 REMOTE_STALE_S = 600.0

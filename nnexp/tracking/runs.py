@@ -4,7 +4,6 @@ for, and make its last files (tables, pictures). Everything here runs where mlfl
 
 from __future__ import annotations
 
-
 from nnexp.record import Record
 from nnexp.tracking import store
 from nnexp.tracking.params import TAG_MAX, cap, clean_key
