@@ -163,8 +163,8 @@ def _config_value(value) -> tuple[bool, Any]:
         items = [_config_value(v) for v in value]
         return all(ok for ok, _ in items), [v for _, v in items]
     if isinstance(value, dict):
-        items = {k: _config_value(v) for k, v in value.items()}
-        return all(ok for ok, _ in items.values()), {k: v for k, (_, v) in items.items()}
+        entries = {k: _config_value(v) for k, v in value.items()}
+        return all(ok for ok, _ in entries.values()), {k: v for k, (_, v) in entries.items()}
     return False, None
 
 
@@ -190,7 +190,8 @@ def _schema_field(kind: str, param: inspect.Parameter, hints: dict) -> tuple | N
     if not ok:
         return None
     if isinstance(value, (list, dict)):
-        return param.name, ftype, field(default_factory=lambda v=value: v)
+        # ignore: mypy cannot infer a lambda with a default argument
+        return param.name, ftype, field(default_factory=lambda v=value: v)  # type: ignore[misc]
     return param.name, ftype, field(default=value)
 
 
@@ -199,7 +200,7 @@ def schema_for(kind: str, component, name: str | None = None) -> type:
     keyword options of its factory, typed from the annotations (``Any`` where OmegaConf cannot
     type them)."""
     try:
-        params = inspect.signature(component.factory).parameters.values()
+        params = list(inspect.signature(component.factory).parameters.values())
     except (TypeError, ValueError):
         params = []
     hints = _hints(component.factory)
@@ -276,7 +277,8 @@ def build_parts(cfg, registry) -> Parts:
     from nnexp.train import check_data
 
     check_ranges(cfg)
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    plain = typing.cast(dict[str, Any],
+                        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
     dataset = _create(registry, "dataset", plain["dataset"])
     if not isinstance(dataset, Dataset):
         raise ConfigError(f"dataset {plain['dataset']['type']!r}", type(dataset).__name__,

@@ -243,7 +243,8 @@ class Network:
     def save(self, path) -> Path:
         """Write parameters and the spec to ``.npz`` (no pickle)."""
         path = Path(path)
-        np.savez(path, __spec__=np.array(json.dumps(self.spec())), **self.params, **self.buffers)
+        # ignore: numpy's stub lets **kwds fill allow_pickle
+        np.savez(path, __spec__=np.array(json.dumps(self.spec())), **self.params, **self.buffers)  # type: ignore[arg-type]
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
