@@ -21,7 +21,7 @@ import os
 import shlex
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from nnexp.errors import NnexpError
 from nnexp.interrupts import StopAtStepEnd, Terminated
@@ -173,8 +173,9 @@ def _share_group_listing_repo() -> None:
             self.__dict__["_nnexp_listing_repo"] = repo
         return repo.get_group_options(group_name, results_filter)
 
-    get_group_options._nnexp_shared = True
-    ConfigLoaderImpl.get_group_options = get_group_options
+    # ignore: a deliberate patch of Hydra's class (a function attribute marks it as ours)
+    get_group_options._nnexp_shared = True  # type: ignore[attr-defined]
+    ConfigLoaderImpl.get_group_options = get_group_options  # type: ignore[method-assign]
 
 
 # -- error messages ----------------------------------------------------------------------------
@@ -292,7 +293,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
 
         sender.shared()
     parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
     tracker = (_make_tracker(cfg, hc, plain, parts, result, sweep_info, resume)
                if cfg.tracking.enabled else None)

@@ -56,6 +56,7 @@ class ResumeSweep(Sweeper):
         plan = read_plan(self.config)
         batch = [[*job["overrides"], *arguments] for job in plan["jobs"]]
         self.validate_batch_is_legal(batch)
+        assert self.launcher is not None  # set by setup()
         return self.launcher.launch(batch, initial_job_idx=0)
 
 

@@ -143,6 +143,7 @@ class WorkerPool:
         """What the worker sent for its call, or, if it died first, how it died (it is then
         dropped: the next dispatch starts a fresh one)."""
         index, worker.index = worker.index, None
+        assert index is not None  # a busy worker has a call
         try:
             if worker.conn.poll():
                 sent, value, problem = worker.conn.recv()

@@ -89,8 +89,8 @@ def make_settings(settings) -> dict:
     out = {**DEFAULT_SETTINGS, **given}
     for key, low in _COUNTS.items():
         out[key] = check_int(f"tracking.{key}", out[key], low, f"an integer >= {low}")
-    for key, low in _SECONDS.items():
-        out[key] = seconds(f"tracking.{key}", out[key], low)
+    for key, low_s in _SECONDS.items():
+        out[key] = seconds(f"tracking.{key}", out[key], low_s)
     out["tensors_at_steps"] = frozenset(int(s) for s in out["tensors_at_steps"] or ())
     return out
 

@@ -67,6 +67,7 @@ class OptunaSearch(Sweeper):
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
+        assert self.hydra_context is not None and self.launcher is not None  # set by setup()
         space, fixed = search_space([f"{k}={v}" for k, v in self.params.items()] + list(arguments),
                                     self.hydra_context.config_loader)
         study = open_study(self.config, self.study_name, self.storage, self.direction,
@@ -85,6 +86,7 @@ class OptunaSearch(Sweeper):
         self.validate_batch_is_legal(overrides)
         nums = range(self.job_idx, self.job_idx + len(batch))
         hand_off(self.config, study, batch, nums, self.storage)
+        assert self.launcher is not None  # set by setup()
         try:
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
         except KeyboardInterrupt:  # Ctrl-C/SIGTERM: these trials run again when the search does

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from nnexp.errors import UnknownComponentError
@@ -24,8 +24,8 @@ class Check:
     it concerns a component at all (the warmup check: schedules with a ``warmup`` option)."""
 
     name: str
-    function: object
-    applies: object = None
+    function: Callable[[Component, Registry], None]
+    applies: Callable[[Component], bool] | None = None
 
     @property
     def doc(self) -> str:
