@@ -21,11 +21,10 @@ import os
 import shlex
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from nnexp.errors import NnexpError
 from nnexp.interrupts import StopAtStepEnd, Terminated
-
 
 CONFIG_PATH = "pkg://nnexp.conf"
 CONFIG_NAME = "config"
@@ -178,8 +177,9 @@ def _share_group_listing_repo() -> None:
             self.__dict__["_nnexp_listing_repo"] = repo
         return repo.get_group_options(group_name, results_filter)
 
-    get_group_options._nnexp_shared = True
-    ConfigLoaderImpl.get_group_options = get_group_options
+    # ignore: a deliberate patch of Hydra's class (a function attribute marks it as ours)
+    get_group_options._nnexp_shared = True  # type: ignore[attr-defined]
+    ConfigLoaderImpl.get_group_options = get_group_options  # type: ignore[method-assign]
 
 
 # -- error messages ----------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
         print(f"nnexp: model.layers ends without an output activation: {head} appended for loss "
               f"{cfg.loss.type} (model.output_activation=auto; trained fused, on its logits)",
               file=sys.stderr, flush=True)
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     bar = ProgressBar(result["run_name"], enabled=cfg.trainer.progress)
     tracker = (_make_tracker(cfg, hc, plain, parts, result, sweep_info, resume)
                if cfg.tracking.enabled else None)

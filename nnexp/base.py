@@ -7,6 +7,7 @@ where they describe data (``x`` is ``(batch, *input_shape)``).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ class BuildContext:
     rng: np.random.Generator
     dropout_rng: np.random.Generator
     registry: Any = None
-    default_initializer: str = "xavier_uniform"
+    default_initializer: str | Mapping = "xavier_uniform"
     layer_name: str = ""
 
     def initializer(self, spec=None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import NoReturn
 
 from nnexp.errors import NnexpError
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     exit_now(app_main(argv))
 
 
-def exit_now(code: int) -> None:
+def exit_now(code: int) -> NoReturn:
     """Exit with ``code`` once output and logs are flushed, skipping the interpreter's teardown.
 
     Everything nnexp writes is complete by now (records are written atomically, the store's

@@ -47,9 +47,9 @@ class ModelConfig:
     dropout: float = 0.0
     batchnorm: bool = False
     init: Any = None
-    layers: Optional[list[Any]] = None
-    input_size: Optional[int] = None
-    output_size: Optional[int] = None
+    layers: list[Any] | None = None
+    input_size: int | None = None
+    output_size: int | None = None
     dtype: str = "float32"
 
 
@@ -60,7 +60,7 @@ class CheckpointConfig:
 
     every_epochs: int = 0         # 0: off
     every_seconds: float = 60.0   # 0: off
-    monitor: Optional[str] = None
+    monitor: str | None = None
     mode: str = "auto"            # auto (min for losses/errors, else max), min or max
 
 
@@ -69,7 +69,7 @@ class EarlyStoppingConfig:
     """Stop after ``patience`` epochs without an improvement of more than ``min_delta`` in
     ``monitor`` (null: off); ``restore_best`` ends with the best epoch's parameters."""
 
-    monitor: Optional[str] = None  # e.g. val_loss
+    monitor: str | None = None  # e.g. val_loss
     mode: str = "auto"
     patience: int = 10
     min_delta: float = 0.0
@@ -85,7 +85,7 @@ class TrainerConfig:
     batch_size: int = 32
     shuffle: bool = True
     task: str = "auto"
-    progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
     blas_threads: int = 1  # BLAS threads while training; 0: the library's default (all cores)
     grad_ratio: bool = False  # report grad_ratio: input/output layer gradient norm over epoch 1
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -106,7 +106,7 @@ class TrackingConfig:
 
     enabled: bool = True
     uri: str = "${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db}"
-    experiment: Optional[str] = None
+    experiment: str | None = None
     flush_every_s: float = 1.0      # seconds between writes of the record and sends to the store
     heartbeat_every_s: float = 10.0  # seconds between liveness heartbeats in the store
     finish_wait_s: float = 60.0   # how long a finished run waits for a store that does not answer
@@ -124,8 +124,8 @@ class TrackingConfig:
     plot: bool = True
     plot_every_epochs: int = 0      # also plots/epoch_NNN/ every k epochs; 0: only at the end
     explain_max_params: int = 5000  # explain.txt (chain rule vs finite differences) up to this size
-    record_dir: Optional[str] = None  # null: nnexp-records/ beside the SQLite store
-    register_model: Optional[str] = None  # a name: each finished run's model is a new version of it
+    record_dir: str | None = None  # null: nnexp-records/ beside the SQLite store
+    register_model: str | None = None  # a name: each finished run's model is a new version of it
 
 
 @dataclass
@@ -141,7 +141,7 @@ class NnexpConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     # [search] the metric a sweeper optimises, returned by the task (nnexp.search.objective)
-    optimized_metric: Optional[str] = None
+    optimized_metric: str | None = None
 
 
 # -- schemas from factory signatures -----------------------------------------------------------
@@ -153,7 +153,7 @@ def _field_type(annotation) -> Any:
     is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
     if is_union and len(args) == 2 and type(None) in args:
         inner = next(a for a in args if a is not type(None))
-        return Optional[inner] if inner in _SCALARS else Any
+        return Optional[inner] if inner in _SCALARS else Any  # noqa: UP045 (a runtime type for OmegaConf)
     return Any
 
 
@@ -165,8 +165,8 @@ def _config_value(value) -> tuple[bool, Any]:
         items = [_config_value(v) for v in value]
         return all(ok for ok, _ in items), [v for _, v in items]
     if isinstance(value, dict):
-        items = {k: _config_value(v) for k, v in value.items()}
-        return all(ok for ok, _ in items.values()), {k: v for k, (_, v) in items.items()}
+        entries = {k: _config_value(v) for k, v in value.items()}
+        return all(ok for ok, _ in entries.values()), {k: v for k, (_, v) in entries.items()}
     return False, None
 
 
@@ -192,7 +192,8 @@ def _schema_field(kind: str, param: inspect.Parameter, hints: dict) -> tuple | N
     if not ok:
         return None
     if isinstance(value, (list, dict)):
-        return param.name, ftype, field(default_factory=lambda v=value: v)
+        # ignore: mypy cannot infer a lambda with a default argument
+        return param.name, ftype, field(default_factory=lambda v=value: v)  # type: ignore[misc]
     return param.name, ftype, field(default=value)
 
 
@@ -201,7 +202,7 @@ def schema_for(kind: str, component, name: str | None = None) -> type:
     keyword options of its factory, typed from the annotations (``Any`` where OmegaConf cannot
     type them)."""
     try:
-        params = inspect.signature(component.factory).parameters.values()
+        params = list(inspect.signature(component.factory).parameters.values())
     except (TypeError, ValueError):
         params = []
     hints = _hints(component.factory)
@@ -278,7 +279,8 @@ def build_parts(cfg, registry) -> Parts:
     from nnexp.train import check_data
 
     check_ranges(cfg)
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    plain = typing.cast(dict[str, Any],
+                        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
     dataset = _create(registry, "dataset", plain["dataset"])
     if not isinstance(dataset, Dataset):
         raise ConfigError(f"dataset {plain['dataset']['type']!r}", type(dataset).__name__,

@@ -59,7 +59,7 @@ def make_splits(X, y, *, name: str, seed: int = 0, task: str = "classification",
         mean, std = X[train].mean(axis=0), X[train].std(axis=0)
         X = (X - mean) / np.where(std > 0, std, 1.0)
 
-    def part(idx):
+    def part(idx) -> tuple[np.ndarray | None, np.ndarray | None]:
         return (X[idx], y[idx]) if len(idx) else (None, None)
 
     return Dataset(name, X[train], y[train], *part(val), *part(test), task=task,

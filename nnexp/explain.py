@@ -174,8 +174,8 @@ def explain(network=None, x=None, y=None, loss=SPEC_LOSS, registry=None) -> Expl
     """Every factor of one forward and backward pass of ``network`` (default: the tutorial's
     with SPEC.md's weights) on one sample ``x`` ``(n_in,)`` with target ``y`` ``(n_out,)``.
     A missing ``x`` or ``y`` is SPEC.md's for the tutorial, else drawn by :func:`sample_for`."""
-    from nnexp.train import resolve
     from nnexp.base import Loss
+    from nnexp.train import resolve
 
     net = as_float64(network) if network is not None else tutorial_network(registry)
     loss_obj = resolve(registry or net.registry, "loss", loss, Loss)

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Literal
 
 from nnexp.hookspecs import hookimpl
 
@@ -54,7 +55,7 @@ class StopAtStepEnd:
         self._outer, StopAtStepEnd.active = StopAtStepEnd.active, self
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         StopAtStepEnd.active = self._outer
@@ -100,7 +101,7 @@ class StopAtStepEnd:
         if self.pending is not None:
             error, self.pending = self.pending, None
             self.training = self.stepping = False
-            error.at_step_end = True
+            error.at_step_end = True  # type: ignore[attr-defined]  # a mark of our own on the exception
             raise error
 
     @hookimpl

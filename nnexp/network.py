@@ -53,6 +53,9 @@ class Network:
     ``seed`` fixes the initial weights and, independently, the dropout draws.
     """
 
+    #: The output activation the config appended to a layer list for its loss (said at run start).
+    appended_head: str | None = None
+
     def __init__(self, layers: Sequence, input_size, *, dtype: str = "float32", seed: int = 0,
                  init: str | Mapping | None = None, registry=None):
         if registry is None:
@@ -243,7 +246,8 @@ class Network:
     def save(self, path) -> Path:
         """Write parameters and the spec to ``.npz`` (no pickle)."""
         path = Path(path)
-        np.savez(path, __spec__=np.array(json.dumps(self.spec())), **self.params, **self.buffers)
+        # ignore: numpy's stub lets **kwds fill allow_pickle
+        np.savez(path, __spec__=np.array(json.dumps(self.spec())), **self.params, **self.buffers)  # type: ignore[arg-type]
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod

@@ -62,7 +62,7 @@ def _initializer_specs(layer, default) -> Iterator:
 def network_components(network) -> list[Component]:
     """Every layer, activation and initializer a network's layers were built from."""
     registry, default = network.registry, network.init or "xavier_uniform"
-    found: list[Component] = []
+    found: list[Component | None] = []
     seen: set[int] = set()
     for top in network.layers:
         for layer in _nested_layers(top, seen):
@@ -75,7 +75,7 @@ def network_components(network) -> list[Component]:
 def used_components(run, dataset=None) -> list[Component]:
     """Every registered component ``run`` used, each once, in a stable order."""
     registry = run.network.registry
-    found = network_components(run.network)
+    found: list[Component | None] = list(network_components(run.network))
     for kind, obj in (("loss", run.loss), ("optimizer", run.optimizer), ("schedule", run.schedule),
                       ("dataset", dataset)):
         found.append(component_of(registry, kind, obj))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from nnexp.errors import (
     AmbiguousComponentError,

@@ -138,7 +138,7 @@ class StepStats:
         self.width = len(self.columns)
         self._plan_big([r for r in refs if r[1].params[r[2]].size >= SMALL])
         self._plan_small([r for r in refs if r[1].params[r[2]].size < SMALL])
-        self._pack = None  # laid out at the first step, when layer outputs exist (_start)
+        self._pack: np.ndarray | None = None  # laid out at the first step, when layer outputs exist (_start)
         self.raw = np.zeros((16, self.width))
         self._head: list[tuple] = []
         self._i = 0  # rows in the current chunk
@@ -210,6 +210,7 @@ class StepStats:
         elif i == self._k:
             self._fold()
             i = 0
+        assert self._pack is not None  # laid out by _start
         outputs = self.network.outputs
         grads = [layer.grads[k] for layer, k in self._small]
         if any(map(is_not, grads, self._grad_src)) or not self._flat_g:
@@ -273,6 +274,7 @@ class StepStats:
         m = self._i
         if m == 0:
             return
+        assert self._pack is not None  # a step was recorded, so _start laid it out
         end = self.n - self._base
         self._ensure(end)
         head = np.array(self._head, dtype=float)
@@ -303,6 +305,7 @@ class StepStats:
                 yield self._amax[:m, sl], self._amin[:m, sl]
             return
         start, sizes = 2 * self._p, np.unique(batches)
+        assert self._pack is not None  # a step was recorded, so _start laid it out
         pack = self._pack[:m]
         for j, units in enumerate(self._units):
             if len(sizes) == 1:  # every batch full: a view, no copy
@@ -449,7 +452,8 @@ class GradHistograms:
         return arrays
 
     def save(self, path) -> None:
-        np.savez(path, **self.arrays())
+        # ignore: numpy's stub lets **kwds fill allow_pickle
+        np.savez(path, **self.arrays())  # type: ignore[arg-type]
 
 
 class GradientRatio:

@@ -233,9 +233,9 @@ def _stamp() -> str:
 def expand_jobs(config) -> list[list[str]] | None:
     """Each job's overrides, in Hydra's job order, for the basic sweeper (None for others:
     their jobs are only known as they run)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     sweeper = config.hydra.sweeper
     if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from hydra.plugins.sweeper import Sweeper
 
@@ -36,7 +35,7 @@ class ResumeConf:
     """``hydra.sweeper`` for ``hydra/sweeper=nnexp_resume`` (set by ``nnexp resume``)."""
 
     _target_: str = TARGET
-    plan: Optional[str] = None  # the plan file (default: the sweep directory's)
+    plan: str | None = None  # the plan file (default: the sweep directory's)
 
 
 class ResumeSweep(Sweeper):
@@ -57,6 +56,7 @@ class ResumeSweep(Sweeper):
         plan = read_plan(self.config)
         batch = [[*job["overrides"], *arguments] for job in plan["jobs"]]
         self.validate_batch_is_legal(batch)
+        assert self.launcher is not None  # set by setup()
         return self.launcher.launch(batch, initial_job_idx=0)
 
 

@@ -35,7 +35,7 @@ class History:
     _older: Any = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, key: str) -> list[float]:
-        older = []
+        older: list[float] = []
         if self.offset:
             frame = self._older_frame()
             older = frame[key].dropna().tolist() if key in frame.columns else []
@@ -123,6 +123,7 @@ class Trainer:
         """Forward, loss, backward and one optimizer update; returns the batch loss."""
         value, self.output = self.loss_and_output(X, y, training=True)
         self.network.backward(self.loss.backward(), self._start, input_grad=False)
+        assert self.optimizer is not None, "an evaluation-only Trainer (optimizer=None) cannot train"
         self.optimizer.step()
         return value
 
@@ -166,7 +167,8 @@ class Run:
         self.trainer = trainer
         self.network = trainer.network
         self.loss = trainer.loss
-        self.optimizer = trainer.optimizer
+        assert trainer.optimizer is not None, "a Run trains: its Trainer needs an optimizer"
+        self.optimizer: Optimizer = trainer.optimizer
         self.schedule = schedule
         self.epochs = epochs
         self.batch_size = batch_size
@@ -186,7 +188,7 @@ class Run:
         #: The checkpoint this run continues from (:func:`nnexp.checkpoint.capture`), else None.
         #: Plugins read their own part, ``resume_state["plugins"][name]``, in ``on_run_start``.
         self.resume_state: dict | None = None
-        self.hook = None  # the plugin manager's hook relay, set by fit
+        self.hook: Any = None  # the plugin manager's hook relay, set by fit
 
     def request_stop(self, reason: str) -> None:
         """End training after the current epoch; ``reason`` is recorded on the run."""
@@ -265,7 +267,9 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
     check_range("epochs", epochs, 1)
     check_range("batch_size", batch_size, 1)
     X, y = check_data(network, X, y)
-    val = check_data(network, *validation_data, what="validation") if validation_data else None
+    # ignore: mypy cannot tell that validation_data, (X, y), leaves ``what`` to the keyword
+    val = (check_data(network, *validation_data, what="validation")  # type: ignore[misc]
+           if validation_data else None)
     classification = _is_classification(task, y)
     trainer = Trainer(network, loss, optimizer, registry)
     if schedule is not None and not isinstance(schedule, Schedule):
@@ -291,7 +295,7 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
     return run.history
 
 
-def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
+def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bool, hook) -> None:
     trainer, net = run.trainer, run.network
     n, bs = len(X), run.batch_size
     if n % bs == 1 and n > 1 and not all(layer.batch_independent for layer in net.layers):
@@ -299,7 +303,8 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
     run.steps_per_epoch = math.ceil(n / bs)
     base_lr = getattr(run.optimizer, "initial_lr", run.optimizer.lr)
     rng = net.rngs["shuffle"]
-    status, error = "FAILED", None
+    status = "FAILED"
+    error: BaseException | None = None
     try:
         hook.on_run_start(run=run)
         while len(run.history) < run.epochs and not run.stop_requested:
@@ -330,6 +335,7 @@ def _loop(run: Run, X, y, val, shuffle: bool, hook) -> None:
 
 def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, float]:
     bs, progress = run.batch_size, run.progress
+    assert progress is not None  # set by _loop (or a restored checkpoint) before each epoch
     order = progress.order
     on_step_end = hook.on_step_end
     for start in range(progress.start, n, bs):
@@ -344,7 +350,8 @@ def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, fl
             raise DivergenceError(run.step, run.epoch, value)
         progress.total += value * len(xb)
         if run.classification:
-            progress.correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)
+            # ignore: trainer.output is the array train_step just set
+            progress.correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)  # type: ignore[arg-type]
         progress.start = start + bs
         on_step_end(run=run, loss=value)
     metrics = {"loss": progress.total / n}

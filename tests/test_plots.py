@@ -165,7 +165,7 @@ def test_a_seeds_only_sweep_shows_each_seed_with_mean_and_std():
     dots = np.asarray(ax.collections[-1].get_offsets())
     np.testing.assert_allclose(dots[:, 0], [1.0, 0.98, 0.97, 0.99])  # in seed order
     mean, std = df["test_accuracy"].mean(), df["test_accuracy"].std()
-    line = next(l for l in ax.get_lines() if l.get_label().startswith("mean"))
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("mean"))
     np.testing.assert_allclose(line.get_xdata(), [mean, mean])
     band = ax.patches[0].get_extents().transformed(ax.transData.inverted())
     np.testing.assert_allclose([band.x0, band.x1], [mean - std, mean + std], rtol=1e-9)

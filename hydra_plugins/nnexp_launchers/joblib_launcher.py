@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -52,4 +52,4 @@ class JoblibLauncher(joblib_launcher.JoblibLauncher):
 
         setup = (self.hydra_context, self.config, self.task_function, Singleton.get_state())
         WorkerPool(execute_job, setup, n).run(calls, report)
-        return returns
+        return returns  # type: ignore[return-value]  # an interrupted job's slot stays None

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -23,7 +23,7 @@ from nnexp.launchers import LaunchError, lost_job, returned
 try:
     from hydra_plugins.hydra_ray_launcher import ray_launcher
 except ImportError:  # nnexp[ray] is not installed: nothing to adopt
-    ray_launcher = None
+    ray_launcher = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 #: Ray's single-machine mode: every server on 127.0.0.1 (scripts/ray_cluster.sh starts it so).
@@ -58,6 +58,7 @@ if ray_launcher is not None:
             single_machine(self.ray_cfg.init.get("address"))
             import ray
 
+            assert self.config is not None and self.hydra_context is not None  # set by setup()
             setup_globals()
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
             sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
@@ -80,6 +81,8 @@ if ray_launcher is not None:
             from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
 
             log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))}")
+            assert self.config is not None and self.hydra_context is not None  # set by setup()
+            assert self.task_function is not None  # set by setup()
             config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
             with open_dict(config):
                 config.hydra.job.id, config.hydra.job.num = f"job_id_for_{num}", num

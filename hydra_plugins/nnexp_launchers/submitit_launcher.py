@@ -9,7 +9,7 @@ the state submitit reports.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 
@@ -57,12 +57,13 @@ if submitit_launcher is not None:
         """``launch`` as Hydra's, with submitit's executor wrapped by :class:`_Collect`."""
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+            # ignore: a mixin (super() is submitit's launcher) patching submitit for the call
             original = submitit.AutoExecutor
-            submitit.AutoExecutor = lambda *a, **k: _Collect(self, original(*a, **k))
+            submitit.AutoExecutor = lambda *a, **k: _Collect(self, original(*a, **k))  # type: ignore[misc, assignment]
             try:
-                return super().launch(job_overrides, initial_job_idx)
+                return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
             finally:
-                submitit.AutoExecutor = original
+                submitit.AutoExecutor = original  # type: ignore[misc]
 
     class LocalLauncher(_Adopted, submitit_launcher.LocalLauncher):
         """Hydra's submitit local launcher; a job that dies is one FAILED job."""

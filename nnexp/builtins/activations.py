@@ -16,7 +16,6 @@ from nnexp.errors import ConfigError
 from nnexp.hookspecs import hookimpl
 from nnexp.optim import check_range
 
-
 _expit = None
 
 

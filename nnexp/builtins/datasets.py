@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from nnexp.data import make_splits
-from nnexp.errors import ConfigError
 from nnexp.datasets_csv import load_csv
+from nnexp.errors import ConfigError
 from nnexp.explain import SPEC_PARAMS
 from nnexp.hookspecs import hookimpl
 from nnexp.optim import check_int, check_range
@@ -156,7 +156,7 @@ def tutorial(seed: int = 0, n: int = 200, noise: float = 0.0, standardize: bool 
 
 # The conformance kit's examples (nnexp.testing): noisy XOR has proper splits (the truth
 # table's validation and test splits are its training points, on purpose), and csv needs a file.
-xor.check_options = {"n": 200}
+xor.check_options = {"n": 200}  # type: ignore[attr-defined]  # a function attribute
 
 
 def csv_example() -> dict:
@@ -175,7 +175,7 @@ def csv_example() -> dict:
     return {"path": str(path), "target": "label"}
 
 
-load_csv.check_options = csv_example
+load_csv.check_options = csv_example  # type: ignore[attr-defined]  # a function attribute
 
 
 @hookimpl

@@ -143,6 +143,8 @@ def _normalized_backward(dxhat, xhat, inv_std, axis: int):
 class _Normalization(Layer):
     """Shared parts of batchnorm and layernorm: ``y = x̂ ⊙ gamma + beta``, gamma/beta ``(features,)``."""
 
+    eps: float  # set by the subclass
+
     def _build_affine(self, name, input_shape, ctx, affine=True) -> int:
         check_range(f"{name} eps", self.eps, 0, low_open=True)
         n = _features(name, input_shape)

@@ -27,10 +27,10 @@ def _buffer(state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.nd
 
 
 #: BLAS axpy by dtype char, filled on first use (scipy's import costs ~0.15 s, once).
-_AXPY: dict[str, Callable] = {}
+_AXPY: dict[str, Callable | None] = {}
 
 
-def _load_axpy() -> dict[str, Callable]:
+def _load_axpy() -> dict[str, Callable | None]:
     try:
         from scipy.linalg.blas import daxpy, saxpy
     except ImportError:  # pragma: no cover - scipy comes with nnexp's dependencies

@@ -170,7 +170,7 @@ def write_plots(mc, frame, config, metric: str | None, png: Path, title: str) ->
     for label, run_id in zip(labels, frame["run_id"]):
         curves.setdefault(label, []).append(_history(mc, run_id))
     paths = [plot_sweep_curves(curves, "loss", out=png, title=f"Training loss — {short_title(title)}")]
-    if seeded and metric in frame.columns:
+    if seeded and metric is not None and metric in frame.columns:
         table = frame.assign(configuration=labels, **{metric: frame[metric].astype(float)})
         table = table[table["status"] == "FINISHED"]
         paths.append(plot_sweep_metrics(table, metric, "configuration",

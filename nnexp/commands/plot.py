@@ -17,8 +17,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nnexp.errors import NnexpError, UnknownComponentError
 from nnexp.commands.stores import open_store
+from nnexp.errors import NnexpError, UnknownComponentError
 
 SUBJECTS = {"activations": "plot_activations", "losses": "plot_losses", "gradients": None,
             "run": None}
@@ -66,7 +66,9 @@ def main(argv: list[str]) -> int:
     import nnexp.plots as plots
     from nnexp.plugins import get_registry
 
-    draw = getattr(plots, SUBJECTS[args.subject])
+    name = SUBJECTS[args.subject]
+    assert name is not None  # the subjects without a function are handled above
+    draw = getattr(plots, name)
     path = draw(args.out or f"{args.subject}.png", args.names or None, get_registry())
     print(f"wrote {path}")
     return 0

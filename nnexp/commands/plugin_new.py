@@ -18,8 +18,7 @@ import re
 import string
 from pathlib import Path
 
-from nnexp.commands.plugin_templates import (INIT, KINDS, PLUGIN, PYPROJECT, README, TEST_HEAD,
-                                             Kind)
+from nnexp.commands.plugin_templates import INIT, KINDS, PLUGIN, PYPROJECT, README, TEST_HEAD, Kind
 from nnexp.errors import ConfigError, UnknownComponentError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*([-_][a-z0-9]+)*$")

@@ -17,8 +17,7 @@ import textwrap
 from importlib import metadata
 
 from nnexp.errors import PluginLoadError
-from nnexp.plugins import (ENTRY_POINT_GROUP, STRICT_ENV, env_blocked, env_strict,
-                           load_registry, nnexp_version)
+from nnexp.plugins import ENTRY_POINT_GROUP, STRICT_ENV, env_blocked, env_strict, load_registry, nnexp_version
 from nnexp.registry import KINDS, Provenance
 
 WIDTH = 100

@@ -15,7 +15,7 @@ that job is recorded FAILED with how it died, its MLflow run is closed, the othe
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from nnexp.errors import NnexpError
 

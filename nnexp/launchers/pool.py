@@ -19,9 +19,10 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
-from typing import Any, Callable
+from typing import Any
 
 import cloudpickle
 
@@ -142,6 +143,7 @@ class WorkerPool:
         """What the worker sent for its call, or, if it died first, how it died (it is then
         dropped: the next dispatch starts a fresh one)."""
         index, worker.index = worker.index, None
+        assert index is not None  # a busy worker has a call
         try:
             if worker.conn.poll():
                 sent, value, problem = worker.conn.recv()

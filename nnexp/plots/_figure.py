@@ -83,7 +83,8 @@ def suptitle(fig: Figure, title: str) -> None:
     room below it) so the two never read as one crowded line; wrapped to the figure's width."""
     width = int(fig.get_figwidth() * TITLE_CHARS_PER_INCH)
     fig.suptitle(fitted_title(title, width), fontsize=13, fontweight="bold")
-    fig.get_layout_engine().set(h_pad=0.08)
+    # ignore: matplotlib's stub types the base LayoutEngine; figure() sets constrained layout
+    fig.get_layout_engine().set(h_pad=0.08)  # type: ignore[union-attr, call-arg]
 
 
 def save(fig: Figure, path) -> Path:

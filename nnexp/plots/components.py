@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nnexp.plots._figure import (clip_limits, figure, grid, hide_unused, save, suptitle,
-                                 unavailable)
+from nnexp.plots._figure import clip_limits, figure, grid, hide_unused, save, suptitle, unavailable
 
 Z = np.linspace(-4.0, 4.0, 401)
 

@@ -147,7 +147,8 @@ def _strip(ax, peak: np.ndarray, steps: np.ndarray, ylim, span) -> None:
     ax.set_xscale("log")
     ax.set_xlim(*span)
     inner = np.arange(np.log10(span[0]) + 1, np.log10(span[1]))  # never at the edges
-    ax.xaxis.set_major_locator(FixedLocator(10.0 ** inner[[0, -1]] if len(inner) > 1 else 10.0 ** inner))
+    ticks = 10.0 ** inner[[0, -1]] if len(inner) > 1 else 10.0 ** inner
+    ax.xaxis.set_major_locator(FixedLocator(ticks))  # type: ignore[arg-type]  # stub: Sequence; arrays work
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_ylim(*ylim)
     ax.set_yticks([])

@@ -16,12 +16,13 @@ Each picture costs the same for any run length: curves are averaged into at most
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nnexp.plots._figure import (bin_means, figure, fitted_title, fixed_figure, inch_axes,
-                                 save, wrapped_title)
+from nnexp.plots._figure import bin_means, figure, fitted_title, fixed_figure, inch_axes, save, wrapped_title
 from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
@@ -233,7 +234,7 @@ def plot_run(history, steps, out_dir, network=None, dataset=None, grad_hist=None
     return render(record, out_dir)
 
 
-def pictures(record: RunRecord, title: str | None = None) -> list[tuple[str, object]]:
+def pictures(record: RunRecord, title: str | None = None) -> list[tuple[str, Callable[[], Any]]]:
     """``(file name, figure builder)`` of each picture ``record`` has the data for; ``title``
     heads the pictures' own titles (``"xor-12: training curves"``)."""
     from nnexp.plots.histograms import grad_hist_figure
@@ -242,7 +243,7 @@ def pictures(record: RunRecord, title: str | None = None) -> list[tuple[str, obj
         return f"{title}: {text[0].lower()}{text[1:]}" if title else text
 
     epochs, steps, net, ds = record.epochs, record.steps, record.network, record.dataset
-    out = []
+    out: list[tuple[str, Callable[[], Any]]] = []
     if epochs is not None and len(epochs) and {"loss", "accuracy"} & set(epochs.columns):
         out.append(("curves.png", lambda: curves_figure(epochs, titled("Training curves"))))
     if net is not None and ds is not None and ds.n_features == 2 and ds.task == "classification":

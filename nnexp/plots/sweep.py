@@ -11,7 +11,6 @@ import numpy as np
 from nnexp.plots._figure import figure, fitted_title, save
 from nnexp.plots.run import history_frame
 
-
 BAND_LEGEND = "line: mean over the n runs (seeds)\nshaded band: mean ± 1 std"
 
 

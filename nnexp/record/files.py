@@ -55,7 +55,8 @@ def write_state(path: Path, state: Mapping) -> Path:
     arrays: dict[str, np.ndarray] = {}
     tree = _split(state, "", arrays)
     with atomic_path(path) as tmp:
-        np.savez(tmp, **{STATE_KEY: np.array(json.dumps(tree))}, **arrays)
+        # ignore: numpy's stub lets **kwds fill allow_pickle
+        np.savez(tmp, **{STATE_KEY: np.array(json.dumps(tree))}, **arrays)  # type: ignore[arg-type]
     return Path(path)
 
 

@@ -109,7 +109,8 @@ class Record:
             from nnexp.record.files import atomic_path
 
             with atomic_path(out / "grad_hist.npz") as tmp:
-                np.savez(tmp, **self.histograms())
+                # ignore: numpy's stub lets **kwds fill allow_pickle
+                np.savez(tmp, **self.histograms())  # type: ignore[arg-type]
             written.append(out / "grad_hist.npz")
         return written
 

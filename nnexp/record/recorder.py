@@ -238,6 +238,7 @@ class Recorder:
 
     def tags(self, tags: dict) -> None:
         """Tags for the tracking store, through the journal (the caller's, not a hook's)."""
+        assert self.journal is not None  # opened by on_run_start
         self.journal.tags(tags)
 
     # -- writing -----------------------------------------------------------------------------
@@ -245,6 +246,7 @@ class Recorder:
         """A journal line, unless a run this one resumes already wrote that step."""
         last = self._logged.get(kind)
         if last is None or step > last or (kind == journal_mod.USER and step == last):
+            assert self.journal is not None  # opened by on_run_start
             self.journal.metrics(kind, step, dict(values))
 
     def _periodic(self, run) -> None:
@@ -267,6 +269,7 @@ class Recorder:
         hist = self.hist.take()
         if len(hist["steps"]):
             self.record.hist.append(rows.hist_table(hist))
+        assert self.journal is not None  # opened by on_run_start
         self.journal.flush()
         now = time.monotonic()
         self._next_flush = now + self.settings["flush_every_s"]

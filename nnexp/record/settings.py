@@ -93,8 +93,8 @@ def make_settings(settings) -> dict:
     out = {**DEFAULT_SETTINGS, **given}
     for key, low in _COUNTS.items():
         out[key] = check_int(f"tracking.{key}", out[key], low, f"an integer >= {low}")
-    for key, low in _SECONDS.items():
-        out[key] = seconds(f"tracking.{key}", out[key], low)
+    for key, low_s in _SECONDS.items():
+        out[key] = seconds(f"tracking.{key}", out[key], low_s)
     name = out["register_model"]
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ConfigError("tracking.register_model", name, "a registered model's name, or null")

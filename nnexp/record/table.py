@@ -141,11 +141,14 @@ def _conform(table, schema):
 
 
 def _level(part: Path) -> int:
-    return int(_NAME.match(part.name).group(1))
+    m = _NAME.match(part.name)
+    assert m is not None  # parts() lists only names of this pattern
+    return int(m.group(1))
 
 
 def _range(part: Path) -> tuple[int, int]:
     m = _NAME.match(part.name)
+    assert m is not None  # parts() lists only names of this pattern
     return int(m.group(2)), int(m.group(3))
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -57,7 +59,7 @@ def _pictures(study, out: Path, metric: str) -> None:
     from optuna.visualization import matplotlib as vis
 
     finished = [t for t in study.trials if t.value is not None]
-    drawers = {"optimization_history": vis.plot_optimization_history}
+    drawers: dict[str, Callable[..., Any]] = {"optimization_history": vis.plot_optimization_history}
     if len(finished) >= 2 and len(study.best_trial.params) >= 1:
         drawers["param_importances"] = vis.plot_param_importances
     with warnings.catch_warnings():

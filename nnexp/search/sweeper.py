@@ -18,7 +18,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
 
@@ -41,8 +41,8 @@ class OptunaConf:
     direction: str = "minimize"          # or maximize, for cfg.optimized_metric
     n_trials: int = 20                   # the study's total: a re-run runs what is missing
     n_jobs: int = 1                      # trials asked and launched together (one batch)
-    study_name: Optional[str] = None     # null: "<experiment>-search"
-    storage: Optional[str] = None        # null: sqlite optuna.db beside the MLflow store
+    study_name: str | None = None     # null: "<experiment>-search"
+    storage: str | None = None        # null: sqlite optuna.db beside the MLflow store
     sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": 0})
     pruner: Any = None                   # e.g. {_target_: optuna.pruners.MedianPruner}
     params: dict[str, str] = field(default_factory=dict)
@@ -67,6 +67,7 @@ class OptunaSearch(Sweeper):
             config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> None:
+        assert self.hydra_context is not None and self.launcher is not None  # set by setup()
         space, fixed = search_space([f"{k}={v}" for k, v in self.params.items()] + list(arguments),
                                     self.hydra_context.config_loader)
         study = open_study(self.config, self.study_name, self.storage, self.direction,
@@ -85,6 +86,7 @@ class OptunaSearch(Sweeper):
         self.validate_batch_is_legal(overrides)
         nums = range(self.job_idx, self.job_idx + len(batch))
         hand_off(self.config, study, batch, nums, self.storage)
+        assert self.launcher is not None  # set by setup()
         try:
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
         except KeyboardInterrupt:  # Ctrl-C/SIGTERM: these trials run again when the search does

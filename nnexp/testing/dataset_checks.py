@@ -9,6 +9,7 @@ datasets that are large, slow or need a file.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from nnexp.testing import examples as ex
 from nnexp.testing.checks import CheckFailure, require, require_same
 
 #: Fractions the size check asks for when the factory takes them.
-FRACTIONS = {"val_fraction": 0.25, "test_fraction": 0.15}
+FRACTIONS: dict[str, Any] = {"val_fraction": 0.25, "test_fraction": 0.15}
 
 
 def _build(component, seed: int = 0, **overrides) -> Dataset:

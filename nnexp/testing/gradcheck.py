@@ -59,7 +59,8 @@ class GradientReport:
 
     @property
     def max_error(self) -> float:
-        return self.worst.rel_error if self.tensors else 0.0
+        worst = self.worst  # None exactly when there are no tensors
+        return worst.rel_error if worst is not None else 0.0
 
     @property
     def ok(self) -> bool:

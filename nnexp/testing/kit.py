@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from nnexp.errors import UnknownComponentError
 from nnexp.registry import KINDS, Component, Registry, normalize_distribution
 from nnexp.testing import checks as layer_checks
-from nnexp.testing import (dataset_checks, initializer_checks, loss_checks, optimizer_checks,
-                           schedule_checks)
+from nnexp.testing import dataset_checks, initializer_checks, loss_checks, optimizer_checks, schedule_checks
 from nnexp.testing.checks import CheckFailure
 
 #: The kinds the kit checks, in report order: all of them.
@@ -25,8 +24,8 @@ class Check:
     it concerns a component at all (the warmup check: schedules with a ``warmup`` option)."""
 
     name: str
-    function: object
-    applies: object = None
+    function: Callable[[Component, Registry], None]
+    applies: Callable[[Component], bool] | None = None
 
     @property
     def doc(self) -> str:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from nnexp.testing import examples as ex
-from nnexp.testing.checks import CheckFailure, require, require_same, json_config
+from nnexp.testing.checks import CheckFailure, json_config, require, require_same
 from nnexp.testing.gradcheck import check_loss_gradients
 
 

@@ -51,8 +51,8 @@ What lands per run:
   ``custom_model_development``; a sweep's parent has its summary as ``mlflow.note.content``.
 """
 
-from nnexp.tracking.params import flatten_config
 from nnexp.record.settings import DEFAULT_SETTINGS
+from nnexp.tracking.params import flatten_config
 from nnexp.tracking.preflight import preflight
 from nnexp.tracking.reaper import reap
 from nnexp.tracking.run import RunTracker

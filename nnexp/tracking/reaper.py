@@ -18,9 +18,9 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from nnexp.record import Record
-from nnexp.record import liveness
+from nnexp.record import Record, liveness
 from nnexp.tracking import store
 
 REMOTE_STALE_S = 600.0
@@ -29,7 +29,7 @@ ENDED = ("FINISHED", "FAILED", "KILLED")
 
 @dataclass
 class Liveness:
-    run: object          # mlflow Run
+    run: Any             # mlflow Run
     state: str           # "alive", "lost" or "unknown" (another host, recent heartbeat)
     why: str
 

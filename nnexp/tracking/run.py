@@ -155,6 +155,7 @@ class RunTracker:
     def _check_sender(self) -> None:
         """The sender could not open the run (the store cannot take it): stop with its reason."""
         self._next_check = time.monotonic() + CHECK_EVERY
+        assert self.recorder is not None  # set by on_run_start
         error = sender_mod.state(self.recorder.record).get("error")
         if error:
             raise store.TrackingError(error)
@@ -196,6 +197,7 @@ class RunTracker:
         non-finite ones are tagged, not logged."""
         if self.recorder is None:
             return
+        assert self.recorder.journal is not None  # opened by on_run_start
         self.recorder.journal.metrics("f", step, {k: float(v) for k, v in metrics.items()})
         if self.complete is not None:  # ended with fit: send it now
             self.complete = None
@@ -225,6 +227,7 @@ class RunTracker:
         return self.complete
 
     def _finish(self, status: str, timeout: float | None) -> bool:
+        assert self.recorder is not None and self.sender is not None  # set by on_run_start
         record = self.recorder.record
         self.recorder.close()
         self._round += 1
@@ -248,6 +251,7 @@ class RunTracker:
     def _end_interrupted(self) -> None:
         """Ctrl-C while waiting for the end: KILLED, the sender sends what it can."""
         self.status, self.complete = "KILLED", False
+        assert self.recorder is not None  # set by on_run_start
         self.recorder.tags({"nnexp.failure": "killed", "nnexp.error": (
             "interrupted while ending the run (drawing or sending its files); its record is "
             "complete: `nnexp sync` sends the rest, `nnexp resume` finishes it")})
@@ -277,6 +281,7 @@ class RunTracker:
         """The run's pictures so far, during training (``plot_every_epochs``)."""
         from nnexp.plots import plot_run
 
+        assert self.recorder is not None  # set by on_run_start
         rec = self.recorder.record
         self.recorder.flush(run)
         hist = rec.histograms()
@@ -290,6 +295,7 @@ class RunTracker:
         from nnexp.explain import explain
 
         ex = explain(run.network, self.dataset.X_train[0], self.dataset.y_train[0], run.loss)
+        assert self.recorder is not None  # set by on_run_start
         (self.recorder.record.artifacts / "explain.txt").write_text(ex.to_text())
 
 

@@ -4,7 +4,6 @@ for, and make its last files (tables, pictures). Everything here runs where mlfl
 
 from __future__ import annotations
 
-
 import sys
 
 from nnexp.record import Record

@@ -44,10 +44,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnexp.record import Record
 from nnexp.record.files import read_json, write_json
 from nnexp.record.liveness import alive, identity
+
+if TYPE_CHECKING:
+    from nnexp.tracking.sink import Sink
 
 STATE = "mlflow.json"
 PARENT, SUMMARY = "nnexp_parent.json", "nnexp_summary.json"
@@ -183,7 +187,7 @@ class Follower:
     def __init__(self, record: Record, hurry, outages: dict):
         self.record, self.hurry, self.outages = record, hurry, outages
         self.meta = record.meta()
-        self.sink = None
+        self.sink: Sink | None = None
         self.done = False
         self.next_try = 0.0
 
@@ -207,13 +211,14 @@ class Follower:
             self.sink = Sink(self.record, self.meta["uri"], run_id, outage=self.outage,
                              heartbeat_every=self.meta.get("heartbeat_every_s", 10.0))
             _warm_up_models(self.meta)
+        sink = self.sink
         meta = self.record.meta()
         ended = meta.get("status") in ENDED
         lost = not ended and alive(meta) is False
         if ended or lost:
             ok = self._finish(meta, lost)
         else:
-            ok = self.sink.attempt(lambda: self.sink.send(files=True))
+            ok = sink.attempt(lambda: sink.send(files=True))
         if not ok:
             self._wait_for_store(owner_gone)
 
@@ -265,6 +270,7 @@ class Follower:
         status = "KILLED" if lost else meta["status"]
         why = "its process ended without ending the run" if lost else None
         rnd = meta.get("round", 0)
+        assert self.sink is not None  # opened by step, the only caller
         self.sink.after_status = lambda: write_json(
             self.record.path / STATE, {**state(self.record), "status_sent": status, "status_round": rnd})
         ok = self.sink.attempt(lambda: end_run(
@@ -334,6 +340,7 @@ class SweepFollower:
     def _finish(self) -> None:
         from nnexp.tracking.sweep import abandon_sweep, close_lost_runs, end_sweep
 
+        assert self.end is not None and self.parent is not None  # the sweep has ended, its run exists
         end, uri, parent = self.end, self.meta["uri"], self.parent["run_id"]
         if end["kind"] == "sweep_abandon":
             abandon_sweep(uri, parent, end["reason"])
@@ -359,7 +366,7 @@ def _best_model(jobs: list[dict], metric: str | None) -> str | None:
 
     run_id = best_run_id(jobs, metric)
     job = next((j for j in jobs if run_id and j.get("run_id") == run_id and j.get("record")), None)
-    if job is None:
+    if job is None or run_id is None:
         return None
     record = Record(job["record"])
     meta = record.meta()
@@ -377,7 +384,7 @@ def serve(spool, owner: int) -> None:
     spool = Path(spool)
     from nnexp.record.liveness import host, start_time
 
-    owner = {"host": host(), "pid": str(owner), "pid_start": start_time(owner)}
+    owner_id = {"host": host(), "pid": str(owner), "pid_start": start_time(owner)}
     hurry = {"on": False}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logging a model draws one
@@ -402,7 +409,7 @@ def serve(spool, owner: int) -> None:
                 sweeps[request["key"]].end = request
             elif kind == "stop":
                 stopping = True
-        owner_gone = not _owner_alive(owner)
+        owner_gone = not _owner_alive(owner_id)
         for key, follower in list(followers.items()):
             follower.step(owner_gone)
             if follower.done:

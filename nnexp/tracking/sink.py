@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nnexp.record import journal
@@ -73,8 +74,8 @@ class Sink:
         #: Work to do once in the final pass, after the status is set and before the files are
         #: sent (exporting the record's tables, drawing its pictures); and what to do right
         #: after the status is set (telling a waiting trainer).
-        self.before_final = None
-        self.after_status = None
+        self.before_final: Callable[[], object] | None = None
+        self.after_status: Callable[[], object] | None = None
 
     def attempt(self, work) -> bool:
         """Run ``work``; a store that does not answer is said (once) and False returned, for
@@ -99,6 +100,7 @@ class Sink:
 
     def _prepare(self) -> None:
         work, self.before_final = self.before_final, None
+        assert work is not None  # called only when set
         try:
             work()
         except Exception as exc:  # noqa: BLE001 - what it would add is missing, the rest goes on

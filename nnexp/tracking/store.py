@@ -138,7 +138,7 @@ UNREACHABLE_TEXT = ("Max retries exceeded", "Connection refused", "Failed to est
                     "error code 502", "error code 503", "error code 504")
 
 
-def unreachable(exc: BaseException) -> bool:
+def unreachable(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) says the store did not answer."""
     seen = set()
     while exc is not None and id(exc) not in seen:

@@ -63,7 +63,7 @@ def runs_frame(records, metric: str | None = None):
     frame.columns = [_short(c, set(metric_keys)) for c in frame.columns]
     config = [_short(c, set(metric_keys)) for c in config]
     chosen = rank_metric(metric_keys, metric)
-    if chosen in frame.columns:
+    if chosen is not None and chosen in frame.columns:
         frame = frame.assign(_failed=frame["status"] != "FINISHED").sort_values(
             ["_failed", chosen], ascending=[True, ascending(chosen)], na_position="last",
             kind="stable").drop(columns="_failed")
