@@ -254,19 +254,13 @@ def check_ranges(cfg) -> None:
         make_settings(OmegaConf.to_container(cfg.tracking))
 
 
-#: Seeds numpy's generators take: any whole number >= 0 (SeedSequence); kept below 2**64 so
-#: a seed fits every integer type a plugin or a store may hold it in.
-SEED_RANGE = (0, 2**64 - 1)
-
-
 def check_seed(where: str, seed) -> None:
-    """Refuse a seed numpy's random generators do not take (``ConfigError`` with the range)."""
-    low, high = SEED_RANGE
+    """Refuse a seed numpy's random generators do not take (a dataset's may be null)."""
+    from nnexp.optim import check_seed as check
+
     if seed is None and where != "seed":
         return
-    if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high:
-        raise ConfigError(where, seed, f"a whole number with {low} <= value <= 2**64-1 "
-                                       "(numpy's random generators take non-negative seeds)")
+    check(where, seed)
 
 
 #: Bytes per parameter while training, in parameters' units: the parameter, its gradient and

@@ -155,8 +155,10 @@ def _is_errno(table):
 
 def _os_error(exc) -> str:
     reason = ENVIRONMENT_ERRNOS.get(exc.errno) or USER_ERRNOS.get(exc.errno) or exc.strerror
-    where = exc.filename if exc.filename is not None else None
-    text = f"cannot write or read {where!s}: {reason}" if where else f"{reason} ({exc.strerror})"
+    import os
+
+    where = os.path.abspath(str(exc.filename)) if exc.filename is not None else None
+    text = f"cannot use {where}: {reason}" if where else f"{reason} ({exc.strerror})"
     if exc.filename2:
         text += f" (and {exc.filename2})"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):

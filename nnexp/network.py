@@ -63,7 +63,9 @@ class Network:
             raise ConfigError("network dtype", dtype, " or ".join(DTYPES))
         self.dtype = np.dtype(dtype)
         self.input_shape = _as_shape(input_size)
-        self.seed = int(seed)
+        from nnexp.optim import check_seed
+
+        self.seed = check_seed("network seed", seed)
         self.init = init
         self.registry = registry
         self.rngs = make_rngs(self.seed)

@@ -40,6 +40,20 @@ def check_int(where: str, value, low: int = 1, expected: str | None = None) -> i
     return int(value)
 
 
+#: Seeds numpy's generators take: any whole number >= 0 (SeedSequence); kept below 2**64 so
+#: a seed fits every integer type a plugin or a store may hold it in.
+SEED_RANGE = (0, 2**64 - 1)
+
+
+def check_seed(where: str, seed) -> int:
+    """``seed`` as an int numpy's random generators take, or a :class:`ConfigError` with the range."""
+    low, high = SEED_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not low <= seed <= high:
+        raise ConfigError(where, seed, f"a whole number with {low} <= value <= 2**64-1 "
+                                       "(numpy's random generators take non-negative seeds)")
+    return int(seed)
+
+
 class Optimizer:
     """Updates parameters in place from their gradients.
 

@@ -107,6 +107,11 @@ def _load(path: Path, registry):
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from nnexp.explain import explain
+    from nnexp.optim import check_int, check_seed
+
+    check_int("--decimals", args.decimals, 0, "a whole number of decimals >= 0")
+    if args.seed is not None:
+        check_seed("--seed", args.seed)
 
     net, x, y, loss = build(args)
     result = explain(net, x, y, loss)
