@@ -126,6 +126,26 @@ def _config(exc) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _raised_in(exc, *packages: str) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is in one of ``packages``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.split(".")[0] in packages
+
+
+def _is_override_value(exc) -> bool:
+    """Hydra's checks of an override's group and value that raise plain ValueErrors
+    (``=3``: "Config group override must be a string or a list")."""
+    return isinstance(exc, ValueError) and _raised_in(exc, "hydra") and "override" in str(exc).lower()
+
+
+def _override_value(exc) -> str:
+    return (f"a bad override: {exc}\n"
+            "Overrides are KEY=VALUE, GROUP=OPTION, +KEY=VALUE or ~KEY; lists are [a,b].")
+
+
 def _is_launcher_setting(exc) -> bool:
     """joblib's refusal of ``n_jobs`` (found when the launcher runs, if nnexp's checks miss it)."""
     return isinstance(exc, ValueError) and "n_jobs" in str(exc) and type(exc).__module__.startswith(
@@ -228,6 +248,7 @@ KINDS: list[Kind] = [
     Kind("missing-config", _hydra("MissingConfigException"), _missing_config, USER),
     Kind("override", _hydra("OverrideParseException"), _override, USER),
     Kind("config", _hydra("HydraException", "OmegaConfBaseException"), _config, USER),
+    Kind("override-value", _is_override_value, _override_value, USER),
     Kind("launcher-setting", _is_launcher_setting, _launcher_setting, USER),
     Kind("memory", lambda e: isinstance(e, MemoryError), _memory, USER),
     Kind("store-corrupt", _text_in(*CORRUPT_TEXT), _store_corrupt, ENVIRONMENT),
