@@ -148,8 +148,7 @@ def _override_value(exc) -> str:
 
 def _is_launcher_setting(exc) -> bool:
     """joblib's refusal of ``n_jobs`` (found when the launcher runs, if nnexp's checks miss it)."""
-    return isinstance(exc, ValueError) and "n_jobs" in str(exc) and type(exc).__module__.startswith(
-        ("joblib", "builtins"))
+    return isinstance(exc, ValueError) and "n_jobs" in str(exc) and _raised_in(exc, "joblib", "hydra_plugins")
 
 
 def _launcher_setting(exc) -> str:
