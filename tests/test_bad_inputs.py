@@ -367,6 +367,9 @@ def test_bad_input(case: Case, nnexp_cli, tmp_path, request, mounted):
         assert not store.exists(), said
     elif before is not None and case.code == 3:
         assert store.read_bytes() == before  # a store nnexp cannot use is left as it was
+    if case.code == 3 and _uses_good_store(case):  # a good store it could not write: still read
+        with sqlite3.connect(f"{store.as_uri()}?mode=ro&immutable=1", uri=True) as con:
+            assert con.execute("SELECT status FROM runs").fetchall() == [("FINISHED",)]
     if store.is_file() and case.code != 3:  # it still opens, lists its runs, none RUNNING
         runs = _runs(store)
         assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
