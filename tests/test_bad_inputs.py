@@ -378,3 +378,44 @@ def test_bad_input(case: Case, nnexp_cli, tmp_path, request, mounted):
 
 def _runs(db: Path) -> list:
     return store_runs(db)
+
+
+# -- the mechanism itself ----------------------------------------------------------------------
+def test_a_bug_is_not_explained_and_keeps_its_traceback():
+    from nnexp import failures
+
+    assert failures.explain(KeyError("x")) is None
+    try:
+        try:
+            open("/nonexistent/dir/file")
+        except OSError:
+            {}["missing"]  # a bug while handling an error stays a bug
+    except KeyError as bug:
+        assert failures.explain(bug) is None
+        with pytest.raises(KeyError):
+            failures.report(bug)
+
+
+def test_each_kind_gives_its_code_through_what_caused_it():
+    import errno
+
+    from nnexp import failures
+    from nnexp.errors import ConfigError
+
+    def caused(outer, inner):
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise outer from exc
+        except BaseException as exc:
+            return exc
+
+    assert failures.explain(ConfigError("x", 1, "2")).code == failures.USER
+    full = failures.explain(caused(RuntimeError("wrapped"), OSError(errno.ENOSPC, "No space left", "/d/f")))
+    assert (full.code, full.kind) == (failures.ENVIRONMENT, "filesystem") and "/d/f" in full.message
+    corrupt = failures.explain(caused(RuntimeError("x"), __import__("sqlite3").DatabaseError("file is not a database")))
+    assert (corrupt.code, corrupt.kind) == (failures.ENVIRONMENT, "store-corrupt")
+    driver = failures.explain(ModuleNotFoundError("No module named 'pymysql'", name="pymysql"))
+    assert driver.code == failures.ENVIRONMENT and "pip install pymysql" in driver.message
+    assert failures.explain(MemoryError()).code == failures.USER
