@@ -263,8 +263,8 @@ def check_seed(where: str, seed) -> None:
     check(where, seed)
 
 
-#: Bytes per parameter while training, in parameters' units: the parameter, its gradient and
-#: up to two optimizer moments (Adam).
+#: Copies of each parameter held while training: itself, its gradient and up to two
+#: optimizer moments (Adam).
 TRAINING_COPIES = 4
 
 
@@ -275,7 +275,7 @@ def check_network_size(model: dict, n_in: int, n_out: int) -> None:
 
     from nnexp.failures import available_memory, describe_bytes
 
-    widths, params, width = [], 0, n_in
+    widths, params, width = [], 0, int(np.prod(n_in))
     if model.get("layers") is None:
         widths = [*model["hidden"], n_out]
         where = "model.hidden"
@@ -284,8 +284,8 @@ def check_network_size(model: dict, n_in: int, n_out: int) -> None:
                   and isinstance(spec.get("units"), int) and not isinstance(spec.get("units"), bool)]
         where = "model.layers"
     for units in widths:
-        params += (int(width) + 1) * int(units)
-        width = units
+        params += (width + 1) * int(units)
+        width = int(units)
     try:
         itemsize = np.dtype(model.get("dtype") or "float32").itemsize
     except TypeError:

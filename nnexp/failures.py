@@ -49,7 +49,6 @@ USER_ERRNOS = {errno.ENOTDIR: "a part of the path is a file, not a directory",
                errno.EISDIR: "it is a directory, not a file",
                errno.EEXIST: "a file is in the way",
                errno.ENAMETOOLONG: "the name is too long",
-               errno.ENOENT: "no such file or directory",
                errno.ELOOP: "too many symbolic links"}
 #: What SQLite says of a database file it cannot use.
 CORRUPT_TEXT = ("file is not a database", "database disk image is malformed", "file is encrypted")
@@ -321,13 +320,14 @@ def available_memory() -> int:
 
 def _bytes(n) -> str:
     n = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
-    return f"{n:.1f} PiB"
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} PiB"
 
 
-def describe_bytes(n) -> str:
-    """``n`` bytes, readable (``1.5 GiB``)."""
-    return _bytes(n)
+#: ``n`` bytes, readable (``1.5 GiB``).
+describe_bytes = _bytes
