@@ -23,7 +23,6 @@ import sys
 import time
 from typing import Any, cast
 
-from nnexp.errors import NnexpError
 from nnexp.interrupts import StopAtStepEnd, Terminated
 
 CONFIG_PATH = "pkg://nnexp.conf"
@@ -121,12 +120,14 @@ def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
 
 
 def _report_error(exc: Exception) -> int:
-    """A user's mistake: one message, exit code 2. Anything else is a bug: re-raised."""
-    message = user_error_message(exc)
-    if message is None:
-        raise exc
-    print(f"nnexp: error: {message}", file=sys.stderr)
-    return 2
+    """One message and its exit code (:mod:`nnexp.failures`: 2 for the user's input, 3 for
+    the environment's fault); a bug is re-raised. A sweep whose parent run was opened ends it
+    FAILED with the message, so it is not left RUNNING."""
+    from nnexp import failures, sweep
+
+    failure = failures.explain(exc)
+    sweep.abandon(failure.message if failure else f"{type(exc).__name__}: {exc}")
+    return failures.report(exc)
 
 
 def _quick_help() -> int:
@@ -184,25 +185,11 @@ def _share_group_listing_repo() -> None:
 
 # -- error messages ----------------------------------------------------------------------------
 def user_error_message(exc: BaseException) -> str | None:
-    """The message for an error caused by the user's input, or None for a bug."""
-    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-    from omegaconf.errors import OmegaConfBaseException
+    """The message for an error caused by the user's input or environment, or None for a bug
+    (:mod:`nnexp.failures` holds every kind)."""
+    from nnexp.failures import user_error_message as message
 
-    if isinstance(exc, NnexpError):
-        return str(exc)
-    if isinstance(exc, MissingConfigException):
-        return _missing_config_message(exc)
-    if isinstance(exc, OverrideParseException):
-        return (f"cannot parse the override {exc.override!r}: {exc.message}\n"
-                "Overrides are KEY=VALUE, GROUP=OPTION, +KEY=VALUE or ~KEY; lists are [a,b].")
-    if isinstance(exc, (HydraException, OmegaConfBaseException)):
-        parts = [str(exc).strip()]
-        cause = exc.__cause__
-        if isinstance(cause, (HydraException, OmegaConfBaseException, NnexpError)):
-            parts.append(str(cause).strip())
-        parts.append("The composed config and its keys: nnexp --cfg job")
-        return "\n".join(p for p in parts if p)
-    return None
+    return message(exc)
 
 
 def _missing_config_message(exc) -> str:

@@ -10,8 +10,6 @@ import importlib
 import sys
 from typing import NoReturn
 
-from nnexp.errors import NnexpError
-
 #: subcommand -> "module:function"; the function takes the remaining argv and returns an exit code.
 SUBCOMMANDS = {
     "plugins": "nnexp.commands.plugins:main",
@@ -29,9 +27,10 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     module, func = SUBCOMMANDS[name].split(":")
     try:
         return int(getattr(importlib.import_module(module), func)(argv) or 0)
-    except NnexpError as exc:
-        print(f"nnexp {name}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug is re-raised by report
+        from nnexp.failures import report
+
+        return report(exc, f"nnexp {name}")
 
 
 def main(argv: list[str] | None = None) -> int:

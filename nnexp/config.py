@@ -237,6 +237,9 @@ def check_ranges(cfg) -> None:
     check_range("trainer.batch_size", trainer.batch_size, 1)
     check_range("trainer.blas_threads", trainer.blas_threads, 0)
     check_range("model.dropout", model.dropout, 0, 1, high_open=True)
+    check_seed("seed", cfg.seed)
+    if cfg.get("dataset") is not None and "seed" in cfg.dataset:
+        check_seed("dataset.seed", cfg.dataset.seed)
     if model.layers is None:
         for i, units in enumerate(model.hidden):
             check_range(f"model.hidden[{i}]", units, 1)
@@ -252,6 +255,51 @@ def check_ranges(cfg) -> None:
     checkpoint_settings(OmegaConf.to_container(trainer.checkpoint))
     if cfg.tracking.enabled:
         make_settings(OmegaConf.to_container(cfg.tracking))
+
+
+def check_seed(where: str, seed) -> None:
+    """Refuse a seed numpy's random generators do not take (a dataset's may be null)."""
+    from nnexp.optim import check_seed as check
+
+    if seed is None and where != "seed":
+        return
+    check(where, seed)
+
+
+#: Copies of each parameter held while training: itself, its gradient and up to two
+#: optimizer moments (Adam).
+TRAINING_COPIES = 4
+
+
+def check_network_size(model: dict, n_in: int, n_out: int) -> None:
+    """Refuse a network whose dense layers cannot be held in this machine's memory while
+    training, before any of it is allocated (other sizes are found by the allocation)."""
+    import numpy as np
+
+    from nnexp.failures import available_memory, describe_bytes
+
+    widths, params, width = [], 0, int(np.prod(n_in))
+    if model.get("layers") is None:
+        widths = [*model["hidden"], n_out]
+        where = "model.hidden"
+    else:
+        widths = [spec["units"] for spec in model["layers"] if isinstance(spec, dict)
+                  and isinstance(spec.get("units"), int) and not isinstance(spec.get("units"), bool)]
+        where = "model.layers"
+    for units in widths:
+        params += (width + 1) * int(units)
+        width = int(units)
+    try:
+        itemsize = np.dtype(model.get("dtype") or "float32").itemsize
+    except TypeError:
+        return  # the network says what dtypes are valid
+    need, have = params * itemsize * TRAINING_COPIES, available_memory()
+    if need > have:
+        raise ConfigError(where, model["hidden"] if where == "model.hidden" else widths,
+                          f"layers this machine can hold: {params:.3g} parameters need about "
+                          f"{describe_bytes(need)} with their gradients and optimizer state "
+                          f"({np.dtype(model.get('dtype') or 'float32')}), and "
+                          f"{describe_bytes(have)} is available; make the layers smaller")
 
 
 @dataclass
@@ -356,6 +404,7 @@ def build_network(model: dict, dataset, loss, seed: int, registry):
     n_in, n_out = dataset.n_features, dataset.n_outputs
     _check_size("input_size", model.get("input_size"), n_in, dataset)
     _check_size("output_size", model.get("output_size"), n_out, dataset)
+    check_network_size(model, n_in, n_out)
     common = dict(dtype=model["dtype"], seed=seed, init=model.get("init"), registry=registry)
     out_act = model.get("output_activation", "auto")
     listed = model.get("layers") is not None

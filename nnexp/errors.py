@@ -2,7 +2,9 @@
 
 Each carries data (``.kind``, ``.name``, ``.available``) so a caller can act on it, and its
 message says what was wrong and what is valid. The CLI prints ``str(error)`` and exits with
-code 2 for any :class:`NnexpError`; anything else is a bug and keeps its traceback.
+the error's ``exit_code`` (2, the input's fault; 3 for the environment's, see
+:mod:`nnexp.failures`, which also turns other libraries' errors into messages); anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

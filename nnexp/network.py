@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nnexp.base import BuildContext, Layer
-from nnexp.errors import ConfigError, NnexpError, ShapeError, UnknownComponentError
+from nnexp.errors import ConfigError, DataError, NnexpError, ShapeError, UnknownComponentError
 from nnexp.registry import split_spec
 
 DTYPES = ("float32", "float64")
@@ -66,7 +66,9 @@ class Network:
             raise ConfigError("network dtype", dtype, " or ".join(DTYPES))
         self.dtype = np.dtype(dtype)
         self.input_shape = _as_shape(input_size)
-        self.seed = int(seed)
+        from nnexp.optim import check_seed
+
+        self.seed = check_seed("network seed", seed)
         self.init = init
         self.registry = registry
         self.rngs = make_rngs(self.seed)
@@ -252,9 +254,39 @@ class Network:
 
     @classmethod
     def load(cls, path, registry=None) -> Network:
-        """Rebuild a network saved by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            net = cls.from_spec(json.loads(str(data["__spec__"])), registry=registry)
+        """Rebuild a network saved by :meth:`save` (no pickle is ever loaded); a file that is
+        not one raises :class:`DataError` saying so."""
+        import zipfile
+
+        def not_a_model(why: str) -> DataError:
+            return DataError(f"{str(path)!r} is not an nnexp model: {why}. Expected a network "
+                             "saved by Network.save (a run's model.npz artifact).")
+
+        try:
+            data = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            with open(path, "rb") as f:
+                pickled = f.read(1) == b"\x80"  # a pickle's protocol opcode
+            why = ("it is a pickle, which nnexp never loads" if pickled and "pickle" in str(exc)
+                   else "it is not a NumPy .npz archive")
+            raise not_a_model(why) from None
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
+            raise not_a_model("it is not a NumPy .npz archive (a truncated or damaged file?)") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise not_a_model("it is a single array (.npy), not an .npz archive")
+        with data:
+            if "__spec__" not in data.files:
+                raise not_a_model("the archive has no __spec__ (the network's description); it holds "
+                                  + (", ".join(data.files[:5]) or "nothing"))
+            try:
+                spec = json.loads(str(data["__spec__"]))
+                net = cls.from_spec(spec, registry=registry)
+            except NnexpError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise not_a_model(f"its __spec__ does not describe a network ({type(exc).__name__}: {exc})") from None
             buffers = net.buffers
             net.set_params({k: data[k] for k in data.files if k not in buffers and k != "__spec__"})
             for k in buffers.keys() & set(data.files):

@@ -10,13 +10,15 @@ from nnexp.base import default_config
 from nnexp.errors import ConfigError
 
 
-def check_range(where: str, value, low=None, high=None, *, low_open=False, high_open=False):
-    """Raise :class:`ConfigError` unless ``low (<|<=) value (<|<=) high``; return the value."""
+def check_range(where: str, value, low=None, high=None, *, low_open=False, high_open=False,
+                allow_inf: bool = False):
+    """Raise :class:`ConfigError` unless ``low (<|<=) value (<|<=) high``; return the value.
+    NaN is always refused, and so is an infinity unless ``allow_inf``."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         v = float("nan")
-    ok = v == v
+    ok = v == v and (allow_inf or abs(v) != float("inf"))
     if ok and low is not None:
         ok = v > low if low_open else v >= low
     if ok and high is not None:
@@ -24,7 +26,9 @@ def check_range(where: str, value, low=None, high=None, *, low_open=False, high_
     if not ok:
         lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
         hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise ConfigError(where, value, f"a number with {lo}value{hi}")
+        finite = "finite " if abs(v) == float("inf") else ""
+        raise ConfigError(where, value, f"a {finite}number with {lo}value{hi}" if lo or hi
+                          else f"a {finite}number")
     return value
 
 
@@ -34,6 +38,20 @@ def check_int(where: str, value, low: int = 1, expected: str | None = None) -> i
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ConfigError(where, value, expected or f"a whole number >= {low}")
     return int(value)
+
+
+#: Seeds numpy's generators take: any whole number >= 0 (SeedSequence); kept below 2**64 so
+#: a seed fits every integer type a plugin or a store may hold it in.
+SEED_RANGE = (0, 2**64 - 1)
+
+
+def check_seed(where: str, seed) -> int:
+    """``seed`` as an int numpy's random generators take, or a :class:`ConfigError` with the range."""
+    low, high = SEED_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not low <= seed <= high:
+        raise ConfigError(where, seed, f"a whole number with {low} <= value <= 2**64-1 "
+                                       "(numpy's random generators take non-negative seeds)")
+    return int(seed)
 
 
 class Optimizer:

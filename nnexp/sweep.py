@@ -122,6 +122,7 @@ class SweepCallback(Callback):
             _active = self.state = _resume_state(config)
             return
         launch_dir = config.hydra.runtime.cwd
+        launchers.check_settings(config)  # before the parent run: a launcher that cannot start
         jobs = expand_jobs(config)
         if jobs is not None:
             validate_jobs(config, jobs)
@@ -135,6 +136,7 @@ class SweepCallback(Callback):
                  "hydra_overrides": [o for o in config.hydra.overrides.hydra if not o.startswith(RELAUNCH)]}
         if config.tracking.enabled:
             state.update(_open_parent(config, jobs))
+            _active = state  # from now on a failure ends the parent run (app._report_error)
             if not launchers.shares_sender(config):  # jobs elsewhere need the parent's id itself
                 state["parent_run_id"] = _parent_id(state)
         Path(state["sweep_dir"]).mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def test_postgresql_without_its_driver_is_one_error_naming_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, *XOR,
                           "tracking.uri=postgresql://nnexp@127.0.0.1:1/mlflow"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.returncode == 3, out.stdout + out.stderr  # the environment's fault (nnexp.failures)
     assert "pip install 'nnexp[server]'" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 

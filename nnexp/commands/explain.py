@@ -94,14 +94,24 @@ def _load(path: Path, registry):
     from nnexp.network import Network
 
     if not path.is_file():
-        raise DataError(f"--model {str(path)!r} does not exist; expected a network saved by "
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise DataError(f"--model {str(path)!r} {what}; expected a network saved by "
                         "Network.save (a run's model.npz artifact).")
-    return Network.load(path, registry=registry)
+    try:
+        return Network.load(path, registry=registry)
+    except DataError as exc:
+        exc.args = (f"--model {exc}",)
+        raise
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     from nnexp.explain import explain
+    from nnexp.optim import check_int, check_seed
+
+    check_int("--decimals", args.decimals, 0, "a whole number of decimals >= 0")
+    if args.seed is not None:
+        check_seed("--seed", args.seed)
 
     net, x, y, loss = build(args)
     result = explain(net, x, y, loss)

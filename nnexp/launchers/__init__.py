@@ -58,6 +58,24 @@ def shares_sender(config) -> bool:
     return str(config.hydra.launcher.get("_target_", "")) in SHARING
 
 
+#: Launchers whose ``n_jobs`` means joblib's (a positive count, or -1 for every CPU, ...).
+JOBLIB = ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+          "hydra_plugins.nnexp_launchers.joblib_launcher.JoblibLauncher")
+
+
+def check_settings(config) -> None:
+    """Refuse launcher settings the launcher would refuse, before the sweep's parent run
+    exists: joblib's ``n_jobs=0`` (joblib: "has no meaning")."""
+    launcher = config.hydra.launcher
+    if str(launcher.get("_target_", "")) in JOBLIB:
+        n_jobs = launcher.get("n_jobs")
+        if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+            from nnexp.errors import ConfigError
+
+            raise ConfigError("hydra.launcher.n_jobs", n_jobs, "the number of worker processes: a "
+                              "positive whole number, or -1 for every CPU (-2: all but one, ...)")
+
+
 def adopt(config) -> None:
     """Point ``hydra.launcher._target_`` at nnexp's subclass of the chosen Hydra launcher
     (before Hydra instantiates it); any other launcher is left as it is."""

@@ -156,9 +156,9 @@ class RunTracker:
         """The sender could not open the run (the store cannot take it): stop with its reason."""
         self._next_check = time.monotonic() + CHECK_EVERY
         assert self.recorder is not None  # set by on_run_start
-        error = sender_mod.state(self.recorder.record).get("error")
-        if error:
-            raise store.TrackingError(error)
+        st = sender_mod.state(self.recorder.record)
+        if st.get("error"):
+            raise store.TrackingError(st["error"], st.get("exit_code"))
 
     @hookimpl(trylast=True)
     def on_checkpoint(self, run, state):
@@ -245,7 +245,7 @@ class RunTracker:
         self.experiment_id = st.get("experiment_id") or self.experiment_id
         self.status_sent = st.get("status_round") == self._round
         if st.get("error"):
-            raise store.TrackingError(st["error"])
+            raise store.TrackingError(st["error"], st.get("exit_code"))
         return bool(st.get("synced")) and st.get("round") == self._round
 
     def _end_interrupted(self) -> None:

@@ -255,8 +255,7 @@ class Follower:
                 self.outage.failed(exc, str(self.record.path))
                 self.next_try = time.monotonic() + RETRY_EVERY
                 return None
-            write_json(self.record.path / STATE, {"error": f"tracking.uri {meta['uri']}: "
-                                                           f"{type(exc).__name__}: {exc}"})
+            write_json(self.record.path / STATE, store_failure(meta["uri"], exc))
             self.done = True
             return None
         self.outage.answered()
@@ -461,3 +460,13 @@ def _owner_alive(owner: dict) -> bool:
     """Whether the process that started the sender still runs (a zombie does not)."""
     return alive(owner) is not False
 
+
+def store_failure(uri: str, exc: BaseException) -> dict:
+    """A record's state saying why the store cannot take its run: the message and exit code
+    of :mod:`nnexp.failures` (3, the environment's fault, for an error it does not know)."""
+    from nnexp.failures import ENVIRONMENT, explain
+
+    failure = explain(exc)
+    said = failure.message if failure else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return {"error": f"tracking.uri {uri}: {said}",
+            "exit_code": failure.code if failure else ENVIRONMENT}

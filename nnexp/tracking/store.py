@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from nnexp.errors import NnexpError, did_you_mean
+from nnexp.failures import ENVIRONMENT
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 #: Where the URI comes from when none is given (tracking.uri's default reads it too).
@@ -35,7 +36,20 @@ LOCK_RETRIES = 8
 
 
 class TrackingError(NnexpError):
-    """The tracking store cannot be reached or used: says which URI and what to do."""
+    """The tracking store cannot be reached or used: says which URI and what to do.
+    ``exit_code`` (2, the input's fault, unless given) comes with a reason the sender found."""
+
+    def __init__(self, message: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = int(exit_code)
+
+
+class StoreError(TrackingError):
+    """A store the environment keeps from working: read-only, full, corrupt, no driver
+    (exit code 3, :mod:`nnexp.failures`)."""
+
+    exit_code = ENVIRONMENT
 
 
 def default_uri() -> str:
@@ -70,7 +84,7 @@ def _postgresql(uri: str) -> str:
     scheme, _, rest = uri.partition("://")
     driver = scheme.partition("+")[2] or ("psycopg2" if _installed("psycopg2") else "psycopg")
     if not _installed(driver):
-        raise TrackingError(
+        raise StoreError(
             f"tracking.uri {uri!r} needs a PostgreSQL driver, and {driver} is not installed. "
             "Install it with `pip install 'nnexp[server]'` (psycopg 3), or use an http:// "
             "server URI (`bash scripts/server.sh start` prints one).")
