@@ -17,6 +17,7 @@ mlflow is imported only inside a job: ``nnexp --help`` must not pay for it.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import sys
@@ -24,6 +25,7 @@ import time
 from typing import Any, cast
 
 from nnexp.interrupts import StopAtStepEnd, Terminated
+from nnexp.messages import say
 
 CONFIG_PATH = "pkg://nnexp.conf"
 CONFIG_NAME = "config"
@@ -115,7 +117,7 @@ def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
             else "")
     said = ("the run had finished and is recorded FINISHED." if last.get("status") == "FINISHED"
             else f"the run is marked KILLED, what it logged is kept.{then}")
-    print(f"nnexp: {'terminated' if terminated else 'interrupted'}; {said}", file=sys.stderr)
+    say(f"nnexp: {'terminated' if terminated else 'interrupted'}; {said}", file=sys.stderr, level=logging.WARNING)
     return 143 if terminated else 130
 
 
@@ -287,7 +289,7 @@ def run_experiment(cfg, hc, result: dict, sweep_info: dict | None = None,
     parts = build_parts(cfg, registry)  # every user error surfaces here, before tracking
     if getattr(parts.network, "appended_head", None):
         head = parts.network.appended_head
-        print(f"nnexp: model.layers ends without an output activation: {head} appended for loss "
+        say(f"nnexp: model.layers ends without an output activation: {head} appended for loss "
               f"{cfg.loss.type} (model.output_activation=auto; trained fused, on its logits)",
               file=sys.stderr, flush=True)
     plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
@@ -336,7 +338,7 @@ def _end_tracked(tracker, status: str, result: dict) -> None:
         return  # the sender sends the rest on its own (a sweep waits for it at its end)
     if not complete:
         result["pending"] = True
-        print(f"nnexp: run {tracker.run_id or result['run_name']}: not everything has reached the "
+        say(f"nnexp: run {tracker.run_id or result['run_name']}: not everything has reached the "
               f"tracking store yet; its record is complete in {tracker.record.path} "
               "(`nnexp sync` sends the rest)", file=sys.stderr, flush=True)
 
@@ -474,14 +476,14 @@ def training_data_note(result: dict) -> str:
 
 def report(result: dict) -> None:
     """One line per finished run on stdout, and where it was recorded."""
-    print(f"nnexp: run {result['run_name']} {result['status']} in {result.get('seconds', 0):.1f} s: "
+    say(f"nnexp: run {result['run_name']} {result['status']} in {result.get('seconds', 0):.1f} s: "
           f"{format_metrics(result['metrics'])}{training_data_note(result)}", flush=True)
     if result.get("grad_ratio_of") and "grad_ratio" in result["metrics"]:
-        print(f"       grad_ratio = {result['grad_ratio_of']}", flush=True)
+        say(f"       grad_ratio = {result['grad_ratio_of']}", flush=True)
     if result.get("run_id"):
-        print(f"       recorded as run {result['run_id']} in {result['uri']}", flush=True)
+        say(f"       recorded as run {result['run_id']} in {result['uri']}", flush=True)
         if not result.get("sweep"):  # a sweep says it once, at the end
-            print(f"       look at it: {look_command(result['uri'])}", flush=True)
+            say(f"       look at it: {look_command(result['uri'])}", flush=True)
 
 
 def look_command(uri: str) -> str:

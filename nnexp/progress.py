@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from nnexp.hookspecs import hookimpl
+from nnexp.messages import say
 
 #: Metrics shown beside the bar, in this order, when an epoch reports them.
 SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")
@@ -32,7 +33,7 @@ class ProgressBar:
         if not self.enabled:  # a log, not a terminal: one line, no bar
             steps = f"{run.steps_per_epoch} step{'s' if run.steps_per_epoch != 1 else ''}"
             where = f", from epoch {done + 1} (resumed)" if done or run.step else ""
-            print(f"nnexp: training {self.desc}: {run.epochs} epochs of {steps}{where}",
+            say(f"nnexp: training {self.desc}: {run.epochs} epochs of {steps}{where}",
                   file=self.stream, flush=True)
             return
         from tqdm import tqdm  # only when a bar is shown

@@ -25,6 +25,7 @@ launchers record each job's result in the launching process as it comes back.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sys
 import traceback
@@ -35,6 +36,7 @@ from hydra.experimental.callback import Callback
 
 from nnexp import launchers
 from nnexp.errors import NnexpError
+from nnexp.messages import say
 
 STATE_FILE = "nnexp_sweep.json"
 RESULTS_DIR = "nnexp_jobs"
@@ -396,26 +398,26 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
     for job in jobs:
         counts[job["status"]] = counts.get(job["status"], 0) + 1
     shared, own = varying([j["overrides"] for j in jobs])
-    print(f"\nnnexp: sweep of {len(jobs)} jobs: "
+    say(f"\nnnexp: sweep of {len(jobs)} jobs: "
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if shared:
-        print(f"  all jobs: {' '.join(shared)}")
+        say(f"  all jobs: {' '.join(shared)}")
     width = max((len(" ".join(o)) for o in own), default=0)  # metrics in one column
     for job, overrides in zip(jobs, own):
         metrics = {k: v for k, v in job["metrics"].items()
                    if k.startswith("test_") or k == "grad_ratio"} or job["metrics"]
-        print(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<{width}}  {format_metrics(metrics)}"
+        say(f"  #{job['job']:<3} {job['status']:<8} {' '.join(overrides):<{width}}  {format_metrics(metrics)}"
               f"{training_data_note(job)}")
     failed = [(j, o) for j, o in zip(jobs, own) if j["status"] != "FINISHED"]
     if failed:
-        print(f"{len(failed)} job(s) did not finish:")
+        say(f"{len(failed)} job(s) did not finish:")
         for job, overrides in failed:
-            print(f"  #{job['job']} ({' '.join(overrides) or 'no overrides'}): {job['error']}")
+            say(f"  #{job['job']} ({' '.join(overrides) or 'no overrides'}): {job['error']}")
     best = [line for line in (tracked or "").splitlines() if line.startswith("Best")]
     if state.get("parent_run_id"):
         uri = state["uri"]
         look = look_command(uri)
-        print("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
+        say("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
                                 f"Look at it: {look}"]))
     sys.stdout.flush()
 
@@ -448,7 +450,7 @@ def run_job(cfg, hc) -> dict:
             traceback.print_exc()
             message = f"{type(exc).__name__}: {exc}"
         result.update(status="FAILED", error=message)
-        print(f"nnexp: job #{result['job']} FAILED: {message}", file=sys.stderr, flush=True)
+        say(f"nnexp: job #{result['job']} FAILED: {message}", file=sys.stderr, level=logging.WARNING)
     _write_result(sweep_dir, result)
     return result
 

@@ -1,4 +1,5 @@
-"""The Python ecosystem's conventions: --version, python -m, the wheel's contents and metadata."""
+"""The Python ecosystem's conventions: --version, python -m, messages in the run's log file, the
+wheel's contents and metadata."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ def test_version_flag_prints_nnexps_version_not_hydras(nnexp_cli, args):
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"nnexp {metadata.version('nnexp')}\n"
     assert "hydra" not in (out.stdout + out.stderr).lower()
+
+
+def test_messages_are_printed_once_and_kept_in_the_runs_log_file(nnexp_cli, tmp_path):
+    out = nnexp_cli("+experiment=xor", "tracking=off")
+    assert out.returncode == 0, out.stderr
+    (log,) = tmp_path.glob("outputs/*/*/nnexp.log")  # Hydra's job log, in the run's output directory
+    text = log.read_text()
+    run_line = next(line for line in out.stdout.splitlines() if line.startswith("nnexp: run xor"))
+    assert run_line in text and "[nnexp][INFO]" in text
+    assert "nnexp: training xor" in text and out.stderr.count("nnexp: training xor") == 1  # once on screen
+    assert out.stdout.count(run_line) == 1
 
 
 def test_python_dash_m_nnexp_is_the_nnexp_command(tmp_path):

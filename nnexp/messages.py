@@ -1,0 +1,20 @@
+"""nnexp's messages to its user: printed as always (results on stdout, notices on stderr) and
+logged to the ``nnexp`` logger, which Hydra's job logging (``conf/hydra/job_logging/nnexp.yaml``)
+writes to the run's ``nnexp.log`` only — so the terminal shows each message once and the run's
+output directory keeps them all, with their times."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOG = logging.getLogger("nnexp")
+LOG.addHandler(logging.NullHandler())  # unconfigured (API, subcommands): logged nowhere, printed once
+
+
+def say(*parts, file=None, flush: bool = True, sep: str = " ", level: int = logging.INFO) -> None:
+    """``print(*parts, file=file)``, flushed, and the same text logged at ``level``."""
+    text = sep.join(str(p) for p in parts)
+    print(text, file=file if file is not None else sys.stdout, flush=flush)
+    if text.strip():
+        LOG.log(level, text.strip("\n"))
