@@ -9,7 +9,10 @@ import logging
 import sys
 
 LOG = logging.getLogger("nnexp")
-LOG.addHandler(logging.NullHandler())  # unconfigured (API, subcommands): logged nowhere, printed once
+# Unconfigured (the API, subcommands, a sweep's launching process): logged nowhere, so printed
+# once; never handed up to the root logger, whose console handler would print it again.
+LOG.addHandler(logging.NullHandler())
+LOG.propagate = False
 
 
 def say(*parts, file=None, flush: bool = True, sep: str = " ", level: int = logging.INFO) -> None:
