@@ -1,5 +1,5 @@
 """nnexp's messages to its user: printed as always (results on stdout, notices on stderr) and
-logged to the ``nnexp`` logger, which Hydra's job logging (``conf/hydra/job_logging/nnexp.yaml``)
+logged to the ``nnexp.messages`` logger, which Hydra's job logging (``conf/hydra/job_logging/nnexp.yaml``)
 writes to the run's ``nnexp.log`` only — so the terminal shows each message once and the run's
 output directory keeps them all, with their times."""
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import sys
 
-LOG = logging.getLogger("nnexp")
+LOG = logging.getLogger("nnexp.messages")
 # Unconfigured (the API, subcommands, a sweep's launching process): logged nowhere, so printed
-# once; never handed up to the root logger, whose console handler would print it again.
+# once; never handed up (to ``nnexp``, the root logger), whose console handler would print it
+# again. Other ``nnexp.*`` loggers (plugin warnings) are left as they are.
 LOG.addHandler(logging.NullHandler())
 LOG.propagate = False
 

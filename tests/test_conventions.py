@@ -32,7 +32,7 @@ def test_messages_are_printed_once_and_kept_in_the_runs_log_file(nnexp_cli, tmp_
     (log,) = tmp_path.glob("outputs/*/*/nnexp.log")  # Hydra's job log, in the run's output directory
     text = log.read_text()
     run_line = next(line for line in out.stdout.splitlines() if line.startswith("nnexp: run xor"))
-    assert run_line in text and "[nnexp][INFO]" in text
+    assert run_line in text and "[nnexp.messages][INFO]" in text
     assert "nnexp: training xor" in text and out.stderr.count("nnexp: training xor") == 1  # once on screen
     assert out.stdout.count(run_line) == 1
 
