@@ -166,6 +166,12 @@ def row_cells(driver, run_id: str) -> dict:
         return cells;""", run_id)
 
 
+def filled_row(driver, run_id: str) -> dict | None:
+    """The run's cells once its Models cell is filled (the table fills it after its rows)."""
+    cells = row_cells(driver, run_id)
+    return cells if cells.get("attributes.`Models`") not in (None, "", "-") else None
+
+
 def test_the_sweep_in_the_runs_table(ui):
     from selenium.webdriver.common.by import By
 
@@ -185,8 +191,7 @@ def test_the_sweep_in_the_runs_table(ui):
     wait(ui, lambda d: all(d.find_elements(By.XPATH, xpath_text(n)) for n in names),
          f"the sweep's jobs {names} under it", "1-runs")
     for child in children:
-        cells = wait(ui, lambda d, c=child: (lambda cells: cells if cells.get("attributes.`Models`") not in
-                                             (None, "", "-") else False)(row_cells(d, c.info.run_id)),
+        cells = wait(ui, lambda d, c=child: filled_row(d, c.info.run_id),
                      f"the row of {child.info.run_name} filled", "1-runs")
         assert child.info.run_name in cells["attributes.`Run Name`"]
         assert "xor-train" in cells["attributes.`Dataset`"], cells
