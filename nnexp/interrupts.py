@@ -61,6 +61,9 @@ class StopAtStepEnd:
         StopAtStepEnd.active = self._outer
         if self.signalled and self._outer is not None:
             self._outer.signalled = True  # a signal after this one is the second
+        if self.pending is not None and exc[0] is None:  # held, and nobody released it
+            error, self.pending = self.pending, None
+            raise error
         return False
 
     def _on_signal(self, signum, frame):

@@ -253,3 +253,12 @@ def test_a_run_continued_without_a_checkpoint_trains_again_and_journals_each_ste
     assert set(before) <= set(after)  # the first 3 epochs' values, unchanged
     assert max(s for k, s, _ in after if k == "e") == 5
     assert list(Record(tmp_path / "r").epochs.read().index) == [1, 2, 3, 4, 5]
+
+
+def test_a_signal_held_at_a_runs_end_is_raised_when_its_block_ends_if_nobody_released_it(tmp_path):
+    X, y = data()
+    with pytest.raises(KeyboardInterrupt):
+        with StopAtStepEnd() as stop:
+            nnexp.fit(net(), X, y, epochs=2, callbacks=[SignalAtRunEnd(stop), Recorder(tmp_path / "r"), stop],
+                      **FIT)
+    assert Record(tmp_path / "r").meta()["status"] == "FINISHED"
