@@ -93,9 +93,13 @@ def test_an_interrupted_search_continues_its_study_when_run_again(tmp_path):
     done = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]  # a verdict each
     assert len(done) == 6, [(t.number, t.state.name) for t in trials]  # the study's total, not 6 more
     assert {t.number: t.value for t in done if t.number in before} == before  # kept
+    # an interrupted trial runs again with the same parameters; one stopped while Optuna drew
+    # them (the signal landed in the sampler, before any job) keeps what it had drawn
     interrupted = [t for t in trials if t.state.name == "FAIL"]
-    for lost in interrupted:  # an interrupted trial runs again, with the same parameters
-        assert any(t.params == lost.params for t in done if t.number > lost.number)
+    for lost in interrupted:
+        again = [t for t in done if t.number > lost.number]
+        assert any(lost.params.items() <= t.params.items() for t in again), \
+            [(t.number, t.state.name, t.params) for t in trials]
 
 
 def _complete(tmp_path) -> int:
