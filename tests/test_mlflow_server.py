@@ -4,29 +4,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
 from nnexp import tracking
-from tracking_helpers import free_port, tracked_fit
-
-
-def wait_ready(url: str, proc, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited: {proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"mlflow server at {url} not ready after {timeout} s")
+from tracking_helpers import free_port, tracked_fit, wait_healthy
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +25,7 @@ def server(tmp_path_factory):
         env={**os.environ, "MLFLOW_TRACKING_URI": ""}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, proc)
+        wait_healthy(url, proc, proc.stdout.read, timeout=90)
         yield url
     finally:
         stop(proc)

@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from conftest import clean_environ, run_nnexp, store_client
-from tracking_helpers import free_port
+from tracking_helpers import free_port, wait_healthy
 
 pytestmark = pytest.mark.system
 
@@ -91,7 +90,7 @@ def ui(tmp_path_factory):
     driver = None
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, server, root / "mlflow-server.log")
+        wait_healthy(url, server, (root / "mlflow-server.log").read_text)
         options = Options()
         options.binary_location = str(CHROMIUM)
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"):
@@ -112,19 +111,6 @@ def ui(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
-
-
-def wait_healthy(url: str, proc, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"mlflow server exited: {log.read_text()}"
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow server at {url} not healthy after {timeout} s: {log.read_text()}")
 
 
 def screenshot(ui, name: str) -> None:

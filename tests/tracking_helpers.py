@@ -19,6 +19,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc, output, timeout: float = 120) -> None:
+    """Wait until the ``mlflow server`` ``proc`` answers ``url``/health; ``output()`` is what
+    it printed, shown if it exits or never answers."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"mlflow server exited: {output()}"
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"mlflow server at {url} not healthy after {timeout} s: {output()}")
+
+
 def data(seed: int = 0, n: int = 48):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4))
