@@ -4,7 +4,12 @@ Target (issue 9): the joblib sweep >= 1.7x faster. Both are the real ``nnexp -m`
 each on a brand-new store in its own temp directory, run alternately (``--repeat`` pairs) so
 the shared machine's load hits both alike. The ratio compares the fastest of each.
 
-    python benchmarks/bench_sweep.py [--repeat 2] [--epochs 20] [--jobs 16]
+    python benchmarks/bench_sweep.py [--repeat 2] [--epochs 20] [--jobs 16] [--modes default,off]
+
+``--modes`` picks the tracking each pair of sweeps runs with: ``default`` (tracked, pictures),
+``noplots`` (``tracking.plot=false``), ``off`` (``tracking=off``): a tracked sweep's runs are
+sent and drawn by the command's sender process, which works beside the jobs on the same two
+cores, so ``off`` shows what the launcher itself gains.
 
 Also printed, to see where the time goes: the CPU time of the whole sweep (every process of
 it), the sum of the jobs' own wall times (``seconds`` in each job's result: build, train,
@@ -30,6 +35,7 @@ from pathlib import Path
 
 NNEXP = str(Path(sys.executable).with_name("nnexp"))
 LAUNCHERS = {"basic": [], "joblib n_jobs=2": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+MODES = {"default": [], "noplots": ["tracking.plot=false"], "off": ["tracking=off"]}
 
 
 def sweep(extra: list[str], jobs: int, epochs: int) -> dict:
@@ -81,28 +87,36 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=16)
+    parser.add_argument("--modes", default="default",
+                        help=f"comma-separated tracking modes, of {', '.join(MODES)}")
     args = parser.parse_args(argv)
-    runs: dict[str, list[dict]] = {name: [] for name in LAUNCHERS}
+    modes = args.modes.split(",")
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; valid: {', '.join(MODES)}")
+    runs: dict[tuple[str, str], list[dict]] = {(m, name): [] for m in modes for name in LAUNCHERS}
     cores = [free_cores()]
     for i in range(args.repeat):
-        order = list(LAUNCHERS) if i % 2 == 0 else list(LAUNCHERS)[::-1]
-        for name in order:
-            runs[name].append(sweep(LAUNCHERS[name], args.jobs, args.epochs))
+        for mode in modes:
+            order = list(LAUNCHERS) if i % 2 == 0 else list(LAUNCHERS)[::-1]
+            for name in order:
+                runs[mode, name].append(sweep([*LAUNCHERS[name], *MODES[mode]], args.jobs, args.epochs))
     print(f"{args.jobs} jobs of +experiment=spirals trainer.epochs={args.epochs}, "
-          f"{args.repeat} sweep(s) per launcher")
-    print(f"{'launcher':<16} {'wall s':>7} {'CPU s':>6} {'sum of jobs s':>13} {'first job at s':>14} "
-          f"{'load before':>11}")
-    for name, rs in runs.items():
+          f"{args.repeat} sweep(s) per launcher and mode")
+    print(f"{'mode':<8} {'launcher':<16} {'wall s':>7} {'CPU s':>6} {'sum of jobs s':>13} "
+          f"{'first job at s':>14} {'load before':>11}")
+    for (mode, name), rs in runs.items():
         for r in rs:
-            print(f"{name:<16} {r['wall']:7.1f} {r['cpu']:6.1f} {r['jobs']:13.1f} {r['first']:14.1f} "
-                  f"{r['load']:11.2f}")
+            print(f"{mode:<8} {name:<16} {r['wall']:7.1f} {r['cpu']:6.1f} {r['jobs']:13.1f} "
+                  f"{r['first']:14.1f} {r['load']:11.2f}")
     cores.append(free_cores())
-    print(f"free cores (two spinners vs one): {cores[0]:.2f} before, {cores[1]:.2f} after")
-    basic, joblib = (min(r["wall"] for r in rs) for rs in runs.values())
-    ratio = basic / joblib
-    print(f"\njoblib (2 workers) vs basic: {ratio:.2f}x faster (target >= 1.7x: "
-          f"{'met' if ratio >= 1.7 else 'NOT met'}); load average {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} cores")
+    print(f"free cores (two spinners vs one): {cores[0]:.2f} before, {cores[1]:.2f} after\n")
+    for mode in modes:
+        basic, joblib = (min(r["wall"] for r in runs[mode, name]) for name in LAUNCHERS)
+        ratio = basic / joblib
+        print(f"{mode}: joblib (2 workers) vs basic: {ratio:.2f}x faster (target >= 1.7x: "
+              f"{'met' if ratio >= 1.7 else 'NOT met'})")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     return 0
 
 

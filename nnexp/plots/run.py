@@ -27,6 +27,8 @@ from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
 MAX_POINTS = 1000  # points per curve: longer histories are averaged into this many bins
+#: A run's pictures, by file name (each drawn only when the record has its data).
+PICTURES = ("curves.png", "decision_boundary.png", "grad_norms.png", "grad_hist.png")
 #: Fixed layouts, inches. Curves: panel size, left margin (tick labels and the y label), gap
 #: between panels, right and bottom margins, room for the panel titles.
 CURVE_W, CURVE_H, CURVE_LEFT, CURVE_GAP, CURVE_RIGHT, CURVE_BOTTOM, PANEL_TITLE = \
@@ -211,7 +213,7 @@ def _heat_layout(layers: list[str], title: str):
 
 # -- a whole run ----------------------------------------------------------------------------
 def draw_run(folder, out, *, network=None, dataset=None, registry=None,
-             title: str | None = None) -> list[Path]:
+             title: str | None = None, only=None) -> list[Path]:
     """Every picture of the run recorded in ``folder`` (laid out like its MLflow artifacts:
     see :mod:`nnexp.plots.record`) into ``out``; returns the paths written.
 
@@ -219,8 +221,9 @@ def draw_run(folder, out, *, network=None, dataset=None, registry=None,
     and the dataset is rebuilt from ``config.yaml`` (through ``registry``, default: the
     installed plugins'), both only for the decision boundary. ``title`` (e.g. the run's name)
     heads each picture's title. A picture whose data is missing is skipped; one that cannot
-    be drawn is warned about and the rest are drawn."""
-    return render(read_record(folder, network, dataset, registry), out, title)
+    be drawn is warned about and the rest are drawn. ``only``: the file names to draw (of
+    :data:`PICTURES`; default all)."""
+    return render(read_record(folder, network, dataset, registry), out, title, only)
 
 
 def plot_run(history, steps, out_dir, network=None, dataset=None, grad_hist=None) -> list[Path]:
@@ -257,10 +260,13 @@ def pictures(record: RunRecord, title: str | None = None) -> list[tuple[str, Cal
     return out
 
 
-def render(record: RunRecord, out, title: str | None = None) -> list[Path]:
-    """Draw and save :func:`pictures` of ``record`` into ``out``; returns the paths written."""
+def render(record: RunRecord, out, title: str | None = None, only=None) -> list[Path]:
+    """Draw and save :func:`pictures` of ``record`` (those named in ``only``, default all)
+    into ``out``; returns the paths written."""
     out, paths = Path(out), []
     for name, build in pictures(record, title):
+        if only is not None and name not in only:
+            continue
         try:
             paths.append(save(build(), out / name))
         except Exception as exc:  # noqa: BLE001 - one broken picture must not cost the others

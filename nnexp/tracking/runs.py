@@ -128,28 +128,43 @@ def final_files(record: Record, meta: dict, pictures: bool, run_id: str | None =
     """The files a run gets when it ends: its tables exported (``stats/``) and, for a
     finished run with ``plot`` on, its pictures (``plots/``, as ``nnexp plot run`` draws them);
     with ``model`` (and ``run_id``), its network logged as an MLflow model
-    (:func:`log_run_model`) when :func:`wants_model`."""
+    (:func:`log_run_model`) when :func:`wants_model`. (The sender does the same in steps:
+    its pictures are drawn by :class:`nnexp.tracking.painter.Painter` meanwhile.)"""
+    export_tables(record, meta)
+    if draws_pictures(record, meta, pictures):
+        from nnexp.tracking.painter import draw_record
+
+        draw_record(record.path, meta.get("run_name"))
+    if model and run_id:
+        final_model(record, meta, run_id)
+
+
+def export_tables(record: Record, meta: dict) -> None:
+    """Export the record's tables into ``artifacts/stats/`` (the CSV only for a finished run)."""
     settings = meta.get("settings", {})
-    finished = meta.get("status") == "FINISHED"
-    record.export_stats(settings.get("steps_csv_max_rows", 100_000) if finished else 0)
-    if pictures and settings.get("plot", True) and (record.artifacts / "model.npz").exists():
-        from nnexp.plots import draw_run
+    record.export_stats(settings.get("steps_csv_max_rows", 100_000) if meta.get("status") == "FINISHED" else 0)
 
-        dataset = record.dataset()
-        boundary = dataset is not None and dataset.n_features == 2 and dataset.task == "classification"
-        draw_run(record.artifacts, record.artifacts / "plots", dataset=dataset if boundary else None,
-                 title=meta.get("run_name"))
-    if model and run_id and finished and wants_model(meta):
-        import time
 
-        from nnexp.tracking.sender import _log
+def draws_pictures(record: Record, meta: dict, pictures: bool) -> bool:
+    """Whether the run ending with ``meta`` gets its pictures (asked, ``plot`` on, a model)."""
+    return pictures and meta.get("settings", {}).get("plot", True) and (record.artifacts / "model.npz").exists()
 
-        t0 = time.perf_counter()
-        try:
-            log_run_model(record, meta, run_id)
-            _log(f"model of {run_id} logged in {time.perf_counter() - t0:.3f} s")
-        except Exception as exc:  # noqa: BLE001 - the run's other files go on
-            say(f"run {run_id}: its model could not be logged: {type(exc).__name__}: {exc}")
+
+def final_model(record: Record, meta: dict, run_id: str) -> None:
+    """Log a finished run's network as its MLflow model when :func:`wants_model`; a failure is
+    said and the run's other files go on."""
+    if meta.get("status") != "FINISHED" or not wants_model(meta):
+        return
+    import time
+
+    from nnexp.tracking.sender import _log
+
+    t0 = time.perf_counter()
+    try:
+        log_run_model(record, meta, run_id)
+        _log(f"model of {run_id} logged in {time.perf_counter() - t0:.3f} s")
+    except Exception as exc:  # noqa: BLE001 - the run's other files go on
+        say(f"run {run_id}: its model could not be logged: {type(exc).__name__}: {exc}")
 
 
 def wants_model(meta: dict) -> bool:

@@ -51,6 +51,9 @@ from nnexp.record.files import read_json, write_json
 from nnexp.record.liveness import alive, identity
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from nnexp.tracking.painter import Painter
     from nnexp.tracking.sink import Sink
 
 STATE = "mlflow.json"
@@ -59,6 +62,9 @@ ENDED = ("FINISHED", "FAILED", "KILLED")
 SPOOL_ENV = "NNEXP_SENDER_SPOOL"
 #: A file the sender logs its requests and decisions to (for debugging; unset: no log).
 LOG_ENV = "NNEXP_SENDER_LOG"
+#: "0": the command asked for no pictures, so the sender does not start its picture workers
+#: before it knows (set by :func:`nnexp.app._start_sender` from the command line).
+PAINT_ENV = "NNEXP_SENDER_PAINT"
 
 
 def _log(text: str) -> None:
@@ -184,12 +190,14 @@ RETRY_EVERY = 2.0
 class Follower:
     """One record, from creating its MLflow run to sending its end."""
 
-    def __init__(self, record: Record, hurry, outages: dict):
-        self.record, self.hurry, self.outages = record, hurry, outages
+    def __init__(self, record: Record, hurry, outages: dict, painter: Painter):
+        self.record, self.hurry, self.outages, self.painter = record, hurry, outages, painter
         self.meta = record.meta()
         self.sink: Sink | None = None
         self.done = False
         self.next_try = 0.0
+        self.status_sent = False  # the end's first steps are done (journal, status, tables)
+        self.drawing: list[Future] = []  # the pictures being drawn
 
     @property
     def outage(self):
@@ -264,21 +272,59 @@ class Follower:
         return run_id
 
     def _finish(self, meta: dict, lost: bool) -> bool:
-        from nnexp.tracking.runs import end_run
+        """End the run, in steps the sender's loop comes back to: the journal and the status;
+        the tables, and the pictures handed to the painter; once they are drawn (or the
+        sender hurries), the model and the files. False: the store did not answer."""
+        from nnexp.tracking import runs
 
+        sink = self.sink
+        assert sink is not None  # opened by step, the only caller
         status = "KILLED" if lost else meta["status"]
-        why = "its process ended without ending the run" if lost else None
-        rnd = meta.get("round", 0)
-        assert self.sink is not None  # opened by step, the only caller
-        self.sink.after_status = lambda: write_json(
-            self.record.path / STATE, {**state(self.record), "status_sent": status, "status_round": rnd})
-        ok = self.sink.attempt(lambda: end_run(
-            self.sink, self.record, status, lost_why=why,
-            pictures=status == "FINISHED" and not self.hurry(), model=not self.hurry()))
-        if ok:
-            write_json(self.record.path / STATE, {**state(self.record), "synced": True, "round": rnd})
-            self.done = True
-        return ok
+        meta = {**meta, "status": status}
+        if not self.status_sent:
+            rnd = meta.get("round", 0)
+            sink.after_status = lambda: write_json(
+                self.record.path / STATE, {**state(self.record), "status_sent": status, "status_round": rnd})
+            if not sink.attempt(lambda: sink.end_status(status)):
+                return False
+            self.status_sent = True
+            self._last_files(meta)
+        if self.drawing and not self.hurry() and not all(f.done() for f in self.drawing):
+            return True  # drawn meanwhile; the other runs go on
+        self._drawn()
+        sink.before_final = None if self.hurry() else (lambda: runs.final_model(self.record, meta, sink.run_id))
+        if not sink.attempt(sink.end_files):
+            return False
+        if lost:
+            runs.tag_lost(sink.client, sink.run_id, "its process ended without ending the run")
+        self.record.update_meta(status=status, synced=True)
+        write_json(self.record.path / STATE, {**state(self.record), "synced": True, "round": meta.get("round", 0)})
+        self.done = True
+        return True
+
+    def _last_files(self, meta: dict) -> None:
+        """Export the record's tables and start drawing its pictures (a finished run's, unless
+        the sender hurries)."""
+        from nnexp.tracking import runs
+
+        try:
+            runs.export_tables(self.record, meta)
+        except Exception as exc:  # noqa: BLE001 - what it would add is missing, the rest goes on
+            runs.say(f"run {self.sink.run_id if self.sink else ''}: exporting its tables failed: "
+                     f"{type(exc).__name__}: {exc}")
+        if meta["status"] == "FINISHED" and not self.hurry() and runs.draws_pictures(self.record, meta, True):
+            self.drawing = self.painter.draw(self.record, meta.get("run_name"))
+
+    def _drawn(self) -> None:
+        """Say what stopped a picture (the others are sent); forget the drawing."""
+        from nnexp.tracking.runs import say
+
+        for future in self.drawing:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                exc = future.exception()
+                say(f"run {self.sink.run_id if self.sink else ''}: pictures not drawn: "
+                    f"{type(exc).__name__}: {exc}")
+        self.drawing = []
 
 
 class SweepFollower:
@@ -387,6 +433,11 @@ def serve(spool, owner: int) -> None:
     hurry = {"on": False}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # logging a model draws one
+    from nnexp.tracking.painter import Painter
+
+    painter = Painter()
+    if os.environ.get(PAINT_ENV) != "0":
+        painter.warm()  # its workers import matplotlib while this one imports mlflow
     _warm_up()
     signal.signal(signal.SIGTERM, lambda *_: hurry.update(on=True))
     followers: dict[str, Follower] = {}
@@ -400,8 +451,10 @@ def serve(spool, owner: int) -> None:
             kind = request["kind"]
             _log(f"request {kind} {request.get('record') or request.get('key') or ''}")
             if kind == "run":
-                followers[request["record"]] = Follower(Record(request["record"]), lambda: hurry["on"],
-                                                        outages)
+                follower = Follower(Record(request["record"]), lambda: hurry["on"], outages, painter)
+                followers[request["record"]] = follower
+                if follower.meta.get("settings", {}).get("plot", True):
+                    painter.warm()  # its workers import matplotlib while the run trains
             elif kind == "sweep":
                 sweeps[request["key"]] = SweepFollower(request["key"], request["meta"], outages)
             elif kind in ("sweep_end", "sweep_abandon") and request["key"] in sweeps:
@@ -424,6 +477,7 @@ def serve(spool, owner: int) -> None:
         if not followers and not sweeps and (stopping or owner_gone):
             break
         time.sleep(0.05 if followers or sweeps else 0.02)
+    painter.close()
     import shutil
 
     shutil.rmtree(spool, ignore_errors=True)

@@ -115,14 +115,21 @@ class Sink:
 
     def finish_now(self, status: str) -> None:
         """The metrics first, then the status, then the files (what matters most reaches the
-        store first when time is short): journal, pending tag, status, ``before_final``
-        (exporting the record's tables), files, pending tag cleared. Raises when the store
-        fails (retried by the caller)."""
+        store first when time is short): :meth:`end_status`, then :meth:`end_files`. Raises
+        when the store fails (retried by the caller)."""
+        self.end_status(status)
+        self.end_files()
+
+    def end_status(self, status: str) -> None:
+        """The journal, the pending tag, the status, then ``after_status``."""
         self._send_journal()
         self._log(tags={PENDING_TAG: "pending"})
         self._call(self.client.set_terminated, self.run_id, status)
         if self.after_status is not None:
             self.after_status()
+
+    def end_files(self) -> None:
+        """``before_final`` (the record's last files), the files, the pending tag cleared."""
         if self.before_final is not None:
             self._prepare()
         self._send_files()
