@@ -36,6 +36,13 @@ def inch_axes(fig: Figure, x: float, y: float, width: float, height: float, **kw
     return fig.add_axes((x / w, y / h, width / w, height / h), **kwargs)
 
 
+def panel_title(ax, text: str, **kwargs) -> None:
+    """``ax``'s title at the top of a panel of a fixed layout. Its position is given (y=1):
+    else matplotlib measures every tick label of the axes at each draw to lift the title
+    over any above the panel (none are, in these pictures): ~15% of a picture's time."""
+    ax.set_title(text, y=1.0, **kwargs)
+
+
 def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     """Rows and columns for ``n`` panels, at most ``max_cols`` wide."""
     cols = max(1, min(n, max_cols))

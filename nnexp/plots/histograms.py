@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnexp.plots._figure import fitted_title, fixed_figure, grid, inch_axes, wrapped_title
+from nnexp.plots._figure import fitted_title, fixed_figure, grid, inch_axes, panel_title, wrapped_title
 
 MAX_ROWS = 240  # histogram rows drawn per parameter: longer records show evenly spaced steps
 #: A fixed layout, in inches: constrained layout cost ~60% of this 12-axes picture's time.
@@ -121,7 +121,7 @@ def _heat(ax, name: str, data: dict, table: np.ndarray, keep: np.ndarray, norm, 
     y = row_edges(np.asarray(data["steps"])[keep])
     mesh = ax.pcolormesh(np.linspace(-1.0, 1.0, table.shape[1] + 1), y, table, norm=norm,
                          cmap=CMAP)
-    ax.set_title(f"{name}  ({int(counts.sum(axis=1).max(initial=0)):,} values)", fontsize=10)
+    panel_title(ax, f"{name}  ({int(counts.sum(axis=1).max(initial=0)):,} values)", fontsize=10)
     low, _, high = ax.set_xticks([-1, 0, 1], ["−max", "0", "+max"])
     low.label1.set_horizontalalignment("left")  # inside the panel: clear of its neighbours
     high.label1.set_horizontalalignment("right")

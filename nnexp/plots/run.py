@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.plots._figure import bin_means, figure, fitted_title, fixed_figure, inch_axes, save, wrapped_title
+from nnexp.plots._figure import (bin_means, figure, fitted_title, fixed_figure, inch_axes, panel_title, save,
+                                 wrapped_title)
 from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
@@ -74,7 +75,7 @@ def _curve_panel(ax, frame, key: str, title: str) -> None:
     positive = values[np.isfinite(values) & (values > 0)]
     if key == "loss" and positive.size and positive.max() / positive.min() > 100:
         ax.set_yscale("log")
-    ax.set_title(title)
+    panel_title(ax, title)
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
@@ -206,7 +207,7 @@ def _heat_layout(layers: list[str], title: str):
     top = 0.2 + 0.22 * (head.count("\n") + 1)
     fig = fixed_figure(HEAT_WIDTH, top + plot_h + HEAT_BOTTOM)
     ax = inch_axes(fig, left, HEAT_BOTTOM, plot_w, plot_h)
-    ax.set_title(head)
+    panel_title(ax, head)
     cax = inch_axes(fig, HEAT_WIDTH - HEAT_RIGHT + 0.2, HEAT_BOTTOM, 0.18, plot_h, label="<colorbar>")
     return ax, cax
 

@@ -46,8 +46,14 @@ def draw_record(path, title: str | None = None, only=None) -> list[Path]:
                     title=title, only=only)
 
 
+#: Niceness added to the workers: the pictures fill the cores the training leaves free.
+NICE = 5
+
+
 def _worker_start(parent: int) -> None:
-    """In each worker: import what drawing needs, and exit once the sender is gone."""
+    """In each worker: yield the CPU to training (:data:`NICE`), import what drawing needs,
+    and exit once the sender is gone."""
+    os.nice(NICE)
     import nnexp.plots.histograms  # noqa: F401
     import nnexp.plots.run  # noqa: F401
 
