@@ -5,15 +5,24 @@ Hydra's submitit launcher collects the jobs' results in order and raises at the 
 that produced none (killed, out of memory, preempted past its retries), ending the sweep
 while later jobs may still run. These wait for every job and record such a job FAILED with
 the state submitit reports.
+
+Stopped (Ctrl-C, SIGTERM), they stop the jobs that have not ended, as nnexp stops a run
+(SIGTERM: the run ends KILLED at the end of a step, with a checkpoint), and wait for them:
+submitit's jobs outlive the process that submitted them, so they would train on, and a
+submitit_local job's own ``cancel`` kills it a second after its first signal.
 """
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 
+from nnexp.interrupts import as_received
 from nnexp.launchers import lost_job, returned
+from nnexp.launchers.pool import STOP_GRACE_S
 
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
@@ -27,19 +36,44 @@ class _Collect:
 
     def __init__(self, launcher, executor):
         self._launcher, self._executor = launcher, executor
+        self.jobs: list[_Job] = []
 
     def __getattr__(self, name):
         return getattr(self._executor, name)
 
     def map_array(self, fn, *args):
         overrides, nums = args[0], args[2]
-        return [_Job(self._launcher.config, job, num, list(o))
-                for job, num, o in zip(self._executor.map_array(fn, *args), nums, overrides)]
+        self.jobs = [_Job(self._launcher.config, job, num, list(o))
+                     for job, num, o in zip(self._executor.map_array(fn, *args), nums, overrides)]
+        return self.jobs
+
+    def stop(self) -> None:
+        """Stop every job that has not ended and wait for them, at most :data:`STOP_GRACE_S`;
+        any still running then is cancelled as submitit does."""
+        running = [job for job in self.jobs if not job.job.done()]
+        for job in running:
+            job.stop()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while running and time.monotonic() < deadline:
+            time.sleep(0.1)
+            running = [job for job in running if not job.job.done()]
+        for job in running:
+            job.job.cancel(check=False)
 
 
 class _Job:
     def __init__(self, config, job, num: int, overrides: list[str]):
         self.config, self.job, self.num, self.overrides = config, job, num, overrides
+
+    def stop(self) -> None:
+        """SIGTERM to the job: submitit_local's controller passes it on to the job's process;
+        on SLURM, ``scancel`` sends it (then SIGKILL after the cluster's KillWait) and drops a
+        job still in the queue."""
+        process = getattr(self.job, "_process", None)
+        if process is None:
+            self.job.cancel(check=False)
+        elif process.poll() is None:
+            process.send_signal(signal.SIGTERM)
 
     def results(self) -> list[JobReturn]:
         try:
@@ -58,10 +92,19 @@ if submitit_launcher is not None:
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
             # ignore: a mixin (super() is submitit's launcher) patching submitit for the call
-            original = submitit.AutoExecutor
-            submitit.AutoExecutor = lambda *a, **k: _Collect(self, original(*a, **k))  # type: ignore[misc, assignment]
+            original, executors = submitit.AutoExecutor, []
+
+            def executor(*args, **kwargs) -> _Collect:
+                executors.append(_Collect(self, original(*args, **kwargs)))
+                return executors[-1]
+
+            submitit.AutoExecutor = executor  # type: ignore[misc, assignment]
             try:
                 return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
+            except KeyboardInterrupt as exc:
+                for collect in executors:
+                    collect.stop()
+                raise as_received(exc) from None
             finally:
                 submitit.AutoExecutor = original  # type: ignore[misc]
 
