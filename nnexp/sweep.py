@@ -434,7 +434,9 @@ def run_job(cfg, hc) -> dict:
         state = _job_state if _job_state and _job_state["sweep_dir"] == str(sweep_dir) else \
             json.loads((sweep_dir / STATE_FILE).read_text())
         resume = _resumed_job(state, hc, result)
-        if state.get("jobs"):  # name the run by what varies across the sweep
+        if resume and resume.get("run_name"):  # it goes on in its run, under that run's name
+            result["run_name"] = resume["run_name"]
+        elif state.get("jobs"):  # name the run by what varies across the sweep
             result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
         with StopAtStepEnd():
             run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_key") else None,
