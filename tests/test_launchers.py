@@ -13,6 +13,7 @@ import pytest
 from plugin_fixtures import CRASH, HERE, pip_install
 
 from conftest import FAST, Watched, need, run_nnexp, store_runs
+from resume_helpers import check_nothing_to_resume, check_resumed, stop_mid_way, stopped
 
 XOR = ["+experiment=xor", "trainer.epochs=3", *FAST]
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
@@ -76,3 +77,22 @@ def test_a_dead_submitit_job_is_failed_with_its_state_and_the_rest_run(crash_sit
     assert children["13"].info.status == "FAILED"
     assert "produced no result" in children["13"].data.tags["nnexp.error"]
     assert [p.info.status for p in parents] == ["FAILED"]
+
+
+@pytest.mark.system
+def test_a_submitit_sweep_stopped_mid_way_resumes_its_unfinished_job_on_submitit(tmp_path, nnexp_cli):
+    need("hydra_plugins.hydra_submitit_launcher", "slurm")
+    # submitit_local starts every job at once: the two short ones finish, the long one is
+    # stopped mid-training
+    stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,50,3000", "tracking.flush_every_s=0.05", *FAST,
+                  "hydra/launcher=submitit_local"], tmp_path, finished=2)
+    parent, killed = stopped(tmp_path / "mlflow.db", finished=2)
+    (jobs,) = tmp_path.glob("multirun/*/*/.submitit")  # submitit's folder: one per job
+    before = set(jobs.iterdir())
+    out = nnexp_cli("resume", parent.info.run_id, timeout=600)
+    check_resumed(tmp_path / "mlflow.db", parent, killed, out, "trainer.epochs", ["40", "50", "3000"], again=1)
+    # on submitit again: one new job, which went on from the checkpoint
+    (new,) = set(jobs.iterdir()) - before
+    log = "".join(p.read_text() for p in new.glob("*_log.err"))
+    assert "3000 epochs of 1 step, from epoch" in log and "(resumed)" in log, log
+    check_nothing_to_resume(nnexp_cli, parent, 3)
