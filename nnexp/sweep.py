@@ -462,9 +462,9 @@ def _resumed_job(state: dict, hc, result: dict) -> dict | None:
     plan = state.get("resume")
     if not plan:
         return None
-    from nnexp.sweep_resume import resume_of
+    from nnexp.sweep_resume import planned_job, resume_of
 
-    job = plan["jobs"][hc.job.num]
+    job = planned_job(plan, hc)
     result["job"] = int(job["job"])
     resume = resume_of(job, state["uri"])
     if resume is not None:

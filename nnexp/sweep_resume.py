@@ -7,8 +7,9 @@ the jobs to run (their numbers and overrides) — KILLED and FAILED ones continu
 checkpoints in their own runs, never-started ones start — and launches a multirun with the
 sweep's own launcher settings (plus the overrides given, which win) and
 ``hydra/sweeper=nnexp_resume``. That sweeper launches exactly the planned jobs; each keeps
-its number (``nnexp.job``), and the sweep's parent run is reopened and ended again with the
-summary of all its jobs.
+its number (``hydra.job.num`` from nnexp's launchers: its output directory, its result file,
+``nnexp.job``), and the sweep's parent run is reopened and ended again with the summary of
+all its jobs.
 """
 
 from __future__ import annotations
@@ -74,6 +75,18 @@ def read_plan(config) -> dict:
 def job_number(plan: dict, index: int) -> int:
     """The sweep's own number of the ``index``-th job of this launch."""
     return int(plan["jobs"][index]["job"])
+
+
+def planned_job(plan: dict, hc) -> dict:
+    """The planned job that the job of HydraConfig ``hc`` runs. nnexp's launchers give it its
+    sweep number (:func:`nnexp.launchers.job_numbers`); another launcher numbers the jobs of
+    the launch 0, 1, ... (its jobs then share output directories with the first ones)."""
+    from nnexp.launchers import ADOPTED
+
+    target = str(hc.launcher.get("_target_", ""))
+    if target not in ADOPTED and target not in ADOPTED.values():
+        return plan["jobs"][hc.job.num]
+    return next(job for job in plan["jobs"] if int(job["job"]) == hc.job.num)
 
 
 # -- planning (nnexp resume, in the command's process) ---------------------------------------

@@ -26,7 +26,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from omegaconf import open_dict
 
 from nnexp.interrupts import as_received
-from nnexp.launchers import LaunchError, lost_job, returned
+from nnexp.launchers import LaunchError, job_numbers, lost_job, returned
 from nnexp.launchers.pool import STOP_GRACE_S
 
 try:
@@ -88,7 +88,8 @@ if ray_launcher is not None:
             self._connect()
             with open_dict(self.ray_cfg):
                 self.ray_cfg.remote.setdefault("max_retries", 0)
-            calls = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+            calls = list(zip(job_numbers(self.config, initial_job_idx, len(job_overrides)),
+                             map(list, job_overrides)))
             log.info(f"Ray is launching {len(calls)} jobs on {ray.cluster_resources().get('CPU', 0):g} CPUs")
             refs = [self._submit(num, overrides, sweep_dir) for num, overrides in calls]
             try:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from hydra.core.utils import JobReturn
 
 from nnexp.interrupts import as_received
-from nnexp.launchers import lost_job, returned
+from nnexp.launchers import job_numbers, lost_job, returned
 from nnexp.launchers.pool import STOP_GRACE_S
 
 try:
@@ -41,10 +41,12 @@ class _Collect:
     def __getattr__(self, name):
         return getattr(self._executor, name)
 
-    def map_array(self, fn, *args):
-        overrides, nums = args[0], args[2]
-        self.jobs = [_Job(self._launcher.config, job, num, list(o))
-                     for job, num, o in zip(self._executor.map_array(fn, *args), nums, overrides)]
+    def map_array(self, fn, overrides, dir_keys, indices, ids, states):
+        """Submit the jobs, each numbered as the sweep numbers it (:func:`job_numbers`)."""
+        nums = job_numbers(self._launcher.config, indices[0], len(indices)) if indices else []
+        ids = [f"job_id_for_{num}" for num in nums]
+        jobs = self._executor.map_array(fn, overrides, dir_keys, nums, ids, states)
+        self.jobs = [_Job(self._launcher.config, job, num, list(o)) for job, num, o in zip(jobs, nums, overrides)]
         return self.jobs
 
     def stop(self) -> None:
