@@ -63,6 +63,29 @@ def test_sigterm_during_a_joblib_sweep_ends_every_running_job_killed(tmp_path):
     assert "#2 (seed=2): not run or not finished: the sweep was interrupted" in sweep.stdout
 
 
+@pytest.mark.parametrize("launcher", [JOBLIB, pytest.param(["hydra/launcher=submitit_local"], marks=pytest.mark.system)],
+                         ids=["joblib", "submitit_local"])
+def test_a_resumed_job_keeps_its_number_also_when_its_process_dies_again(crash_site, tmp_path, launcher):
+    if "submitit" in launcher[0]:
+        need("hydra_plugins.hydra_submitit_launcher", "slurm")
+    env = {"PYTHONPATH": str(crash_site)}  # seed 13's process dies at its first epoch, every time
+    first = run_nnexp(["-m", *XOR, "seed=0,13,2", *launcher], tmp_path, timeout=300, env=env)
+    assert first.returncode == 1 and "sweep of 3 jobs: 1 FAILED, 2 FINISHED" in first.stdout, first.stdout + first.stderr
+    [parent], _ = split(store_runs(tmp_path / "mlflow.db"))
+    out = run_nnexp(["resume", parent.info.run_id], tmp_path, timeout=300, env=env)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "1 job(s) to run again (#1)" in out.stderr, out.stderr
+    assert "sweep of 3 jobs: 1 FAILED, 2 FINISHED" in out.stdout  # not job #0, the first of the launch
+    assert "#1 (seed=13" in out.stdout.split("did not finish:")[1], out.stdout
+    _, children = split(store_runs(tmp_path / "mlflow.db"))
+    assert sorted(children) == ["0", "13", "2"] and children["13"].info.status == "FAILED"
+    assert children["0"].info.status == children["2"].info.status == "FINISHED"
+    # each job in its own directory: job #1 ran again in its own, job #0's is left as it was
+    (sweep,) = tmp_path.glob("multirun/*/*/nnexp_sweep.json")
+    for num, seed in ((0, 0), (1, 13), (2, 2)):
+        assert f"seed={seed}" in (sweep.parent / str(num) / ".hydra" / "overrides.yaml").read_text()
+
+
 @pytest.mark.system
 def test_a_dead_submitit_job_is_failed_with_its_state_and_the_rest_run(crash_site, tmp_path):
     need("hydra_plugins.hydra_submitit_launcher", "slurm")
