@@ -19,4 +19,7 @@ class BasicLauncher(basic_launcher.BasicLauncher):
         nums = job_numbers(self.config, initial_job_idx, len(job_overrides))
         if nums == list(range(initial_job_idx, initial_job_idx + len(job_overrides))):
             return super().launch(job_overrides, initial_job_idx)
-        return [ret for num, overrides in zip(nums, job_overrides) for ret in super().launch([overrides], num)]
+        returns: list[JobReturn] = []
+        for num, overrides in zip(nums, job_overrides):  # (super() works in no comprehension)
+            returns.extend(super().launch([overrides], num))
+        return returns
