@@ -160,7 +160,9 @@ def _resume_state(config) -> dict:
     folder = _absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd)
     state = json.loads((folder / STATE_FILE).read_text())
     plan = sweep_resume.read_plan(config)
-    validate_jobs(config, [job["overrides"] + list(config.hydra.overrides.task) for job in plan["jobs"]])
+    # the jobs' store and experiment were checked when the sweep started: their runs go to its
+    validate_jobs(config, [job["overrides"] + list(config.hydra.overrides.task) for job in plan["jobs"]],
+                  same_store=False)
     state["resume"] = plan
     if state.get("parent_key"):
         for name in (sender.PARENT, sender.SUMMARY):
@@ -251,8 +253,9 @@ def expand_jobs(config) -> list[list[str]] | None:
     return [list(job) for batch in batches for job in batch]
 
 
-def validate_jobs(config, jobs: list[list[str]]) -> None:
-    """Compose and build every job; raise one :class:`SweepConfigError` listing the bad ones."""
+def validate_jobs(config, jobs: list[list[str]], same_store: bool = True) -> None:
+    """Compose and build every job; raise one :class:`SweepConfigError` listing the bad ones
+    (``same_store``: also those that name another store or experiment than the sweep's)."""
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
@@ -267,7 +270,8 @@ def validate_jobs(config, jobs: list[list[str]]) -> None:
             job_cfg = loader.load_sweep_config(config, list(overrides))
             with open_dict(job_cfg):
                 del job_cfg["hydra"]
-            _check_same_store(config, job_cfg)
+            if same_store:
+                _check_same_store(config, job_cfg)
             build_parts(job_cfg, registry)
         except Exception as exc:
             message = user_error_message(exc)

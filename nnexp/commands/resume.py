@@ -86,7 +86,7 @@ def _resume_sweep(parent, client, overrides: list[str], uri: str) -> int:
     n = len(plan["jobs"])
     print(f"nnexp: resuming sweep {parent.info.run_id} ({parent.info.run_name}): {n} job(s) to run "
           f"again ({', '.join('#' + str(j['job']) for j in plan['jobs'])})", file=sys.stderr, flush=True)
-    return app_main([*argv, f"tracking.uri={uri}"])
+    return app_main(argv)  # (its jobs' runs go to the sweep's store: its state says which)
 
 
 def _run_id(given: str, uri: str) -> str:
