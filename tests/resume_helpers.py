@@ -14,8 +14,9 @@ from conftest import Watched, store_client, store_runs
 from nnexp.record import Record
 
 #: A sweep's jobs: 3000 XOR epochs (a few seconds), rows reaching the record every 0.05 s so
-#: a job is seen (and stopped) mid-training.
-XOR_3000 = ["+experiment=xor", "trainer.epochs=3000", "tracking.flush_every_s=0.05"]
+#: a job is seen (and stopped) mid-training; an experiment named on the command line.
+XOR_3000 = ["+experiment=xor", "trainer.epochs=3000", "tracking.flush_every_s=0.05",
+            "tracking.experiment=stopped"]
 
 
 def records(root) -> list[Record]:
@@ -76,6 +77,7 @@ def check_resumed(db, parent, killed, out, key: str, values: list[str], again: i
     assert f"{again} job(s) to run again" in out.stderr
     n = len(values)
     assert f"sweep of {n} jobs: {n} FINISHED" in out.stdout
+    assert "tracking.uri" not in out.stdout  # the jobs' overrides are the sweep's, nothing added
     resumed_parent, children = sweep_runs(db)
     assert resumed_parent.info.run_id == parent.info.run_id
     assert sorted(r.data.params[key] for r in children) == sorted(values)

@@ -107,8 +107,8 @@ def test_a_submitit_sweep_stopped_mid_way_resumes_its_unfinished_job_on_submitit
     need("hydra_plugins.hydra_submitit_launcher", "slurm")
     # submitit_local starts every job at once: the two short ones finish, the long one is
     # stopped mid-training
-    stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,50,3000", "tracking.flush_every_s=0.05", *FAST,
-                  "hydra/launcher=submitit_local"], tmp_path, finished=2)
+    stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,50,3000", "tracking.flush_every_s=0.05",
+                  "tracking.experiment=stopped", *FAST, "hydra/launcher=submitit_local"], tmp_path, finished=2)
     parent, killed = stopped(tmp_path / "mlflow.db", finished=2)
     (jobs,) = tmp_path.glob("multirun/*/*/.submitit")  # submitit's folder: one per job
     before = set(jobs.iterdir())
