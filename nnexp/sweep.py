@@ -466,11 +466,12 @@ def _resumed_job(state: dict, hc, result: dict) -> dict | None:
     plan = state.get("resume")
     if not plan:
         return None
+    from nnexp.record.layout import default_root
     from nnexp.sweep_resume import planned_job, resume_of
 
     job = planned_job(plan, hc)
     result["job"] = int(job["job"])
-    resume = resume_of(job, state["uri"])
+    resume = resume_of(job, state["uri"], default_root(state["uri"], hc.runtime.cwd))
     if resume is not None:
         resume.update(experiment_id=state.get("experiment_id"), parent_run_id=None)
     return resume
