@@ -136,6 +136,9 @@ def test_a_ray_sweep_stopped_mid_way_resumes_its_unfinished_jobs_on_ray(ray_addr
     stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST, "hydra/launcher=ray_cluster",
                   "hydra.launcher.ray.remote.num_cpus=2"], tmp_path, finished=2, env=env)
     parent, killed = stopped(tmp_path / "mlflow.db", finished=2)
+    # as on a cluster of several machines, the stopped job's record is not where it runs again:
+    # it goes on from the checkpoint in its run's artifacts
+    shutil.move(killed.data.tags["nnexp.record"], tmp_path / "on-another-node")
     out = nnexp_cli("resume", parent.info.run_id, env=env, timeout=600)
     check_resumed(tmp_path / "mlflow.db", parent, killed, out, "seed", ["0", "1", "2", "3"], again=2)
     # on Ray again: its launcher launched them, and Ray's worker went on from the checkpoint
