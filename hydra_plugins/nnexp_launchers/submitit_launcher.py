@@ -9,14 +9,19 @@ the state submitit reports.
 Stopped (Ctrl-C, SIGTERM), they stop the jobs that have not ended, as nnexp stops a run
 (SIGTERM: the run ends KILLED at the end of a step, with a checkpoint), and wait for them:
 submitit's jobs outlive the process that submitted them, so they would train on, and a
-submitit_local job's own ``cancel`` kills it a second after its first signal.
+submitit_local job's own ``cancel`` kills it a second after its first signal. For the same
+reason submitit_local's jobs run in sessions of their own: a Ctrl-C at the terminal reaches
+only the sweep, which passes one SIGTERM on (the job's submitit controller, reached by the
+terminal's signal too, would kill the job at once).
 """
 
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 from hydra.core.utils import JobReturn
 
@@ -86,8 +91,32 @@ class _Job:
                              f"died; state {self.job.state}; log {self.job.paths.stderr})")]
 
 
+class _OwnSessions:
+    """``subprocess`` as submitit's local executor sees it during a launch: each job's
+    controller starts in a session of its own (see the module)."""
+
+    def __getattr__(self, name):
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args, **kwargs):  # noqa: N802 - subprocess's name
+        return subprocess.Popen(*args, start_new_session=True, **kwargs)
+
+
+@contextmanager
+def _patched(owner, name: str, value):
+    """``owner.name`` is ``value`` within the block."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
 if submitit_launcher is not None:
     import submitit
+    import submitit.local.local
 
     class _Adopted:
         """``launch`` as Hydra's, with submitit's executor wrapped by :class:`_Collect`."""
@@ -100,15 +129,14 @@ if submitit_launcher is not None:
                 executors.append(_Collect(self, original(*args, **kwargs)))
                 return executors[-1]
 
-            submitit.AutoExecutor = executor  # type: ignore[misc, assignment]
             try:
-                return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
+                with _patched(submitit, "AutoExecutor", executor), \
+                        _patched(submitit.local.local, "subprocess", _OwnSessions()):
+                    return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
             except KeyboardInterrupt as exc:
                 for collect in executors:
                     collect.stop()
                 raise as_received(exc) from None
-            finally:
-                submitit.AutoExecutor = original  # type: ignore[misc]
 
     class LocalLauncher(_Adopted, submitit_launcher.LocalLauncher):
         """Hydra's submitit local launcher; a job that dies is one FAILED job."""
