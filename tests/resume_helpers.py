@@ -36,16 +36,19 @@ def wait_for_epoch(root, epoch: int, proc, timeout: float = 120) -> Record:
     raise AssertionError(f"epoch {epoch} never reached: {proc.stderr}")
 
 
-def stop_mid_way(args: list[str], cwd: Path, finished: int, env: dict | None = None) -> Watched:
+def stop_mid_way(args: list[str], cwd: Path, finished: int, env: dict | None = None,
+                 ctrl_c: bool = False) -> Watched:
     """Run the sweep ``nnexp ARGS`` until ``finished`` jobs reported and another one has
-    trained 20 epochs, then SIGTERM it: it exits 143, without a traceback."""
-    sweep = Watched(args, cwd, env)
+    trained 20 epochs, then SIGTERM it (``ctrl_c``: SIGINT to its process group, as a
+    terminal sends it): it exits 143 (130), without a traceback."""
+    sweep = Watched(args, cwd, env, session=ctrl_c)
     deadline = time.monotonic() + 300
     while len(list(cwd.glob("multirun/*/*/nnexp_jobs/*.json"))) < finished:
         assert sweep.proc.poll() is None and time.monotonic() < deadline, sweep.stderr
         time.sleep(0.1)
     wait_for_epoch(cwd, 20, sweep)
-    assert sweep.stop(signal.SIGTERM) == 143, sweep.stdout + sweep.stderr
+    code = sweep.stop(signal.SIGINT, group=True) if ctrl_c else sweep.stop(signal.SIGTERM)
+    assert code == (130 if ctrl_c else 143), sweep.stdout + sweep.stderr
     assert "Traceback" not in sweep.stderr, sweep.stderr
     return sweep
 

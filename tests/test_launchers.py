@@ -119,3 +119,17 @@ def test_a_submitit_sweep_stopped_mid_way_resumes_its_unfinished_job_on_submitit
     log = "".join(p.read_text() for p in new.glob("*_log.err"))
     assert "3000 epochs of 1 step, from epoch" in log and "(resumed)" in log, log
     check_nothing_to_resume(nnexp_cli, parent, 3)
+
+
+@pytest.mark.system
+def test_ctrl_c_at_the_terminal_stops_a_submitit_local_job_at_a_step_end(tmp_path):
+    need("hydra_plugins.hydra_submitit_launcher", "slurm")
+    # the terminal's SIGINT reaches the sweep only (its jobs run in sessions of their own),
+    # which passes one signal on: the job ends its run KILLED at a step's end, its result kept
+    sweep = stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,3000", "tracking.flush_every_s=0.05",
+                          *FAST, "hydra/launcher=submitit_local"], tmp_path, finished=1, ctrl_c=True)
+    assert "#1 (trainer.epochs=3000): interrupted (Ctrl-C or SIGTERM)" in sweep.stdout, sweep.stdout
+    _, killed = stopped(tmp_path / "mlflow.db", finished=1)
+    assert killed.data.tags["nnexp.failure"] == "killed"
+    (log,) = [p.read_text() for p in tmp_path.glob("multirun/*/*/.submitit/*/*_log.err") if "3000 epochs" in p.read_text()]
+    assert "stopping after this step" in log and "stopped at once" not in log, log
