@@ -348,10 +348,13 @@ def abandon(reason: str) -> None:
         sender.shared().submit(kind="sweep_abandon", key=state["parent_key"], reason=reason)
 
 
-def interrupted() -> None:
-    """Ctrl-C or SIGTERM during a sweep: close it as KILLED with the jobs that reported."""
-    if _active is not None:
-        finish("KILLED")
+def interrupted() -> bool:
+    """Ctrl-C or SIGTERM during a sweep: close it as KILLED with the jobs that reported.
+    Whether there was a sweep to close."""
+    if _active is None:
+        return False
+    finish("KILLED")
+    return True
 
 
 def collect_results(state: dict, status: str = "FINISHED") -> list[dict]:
@@ -423,6 +426,8 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
         look = look_command(uri)
         say("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
                                 f"Look at it: {look}"]))
+        if state.get("jobs") is not None and any(j["status"] == "KILLED" for j in jobs):
+            say(f"Continue it (its jobs that did not finish) with: nnexp resume {state['parent_run_id']}")
     sys.stdout.flush()
 
 
