@@ -41,15 +41,19 @@ def stop_mid_way(args: list[str], cwd: Path, finished: int, env: dict | None = N
     """Run the sweep ``nnexp ARGS`` until ``finished`` jobs reported and another one has
     trained 20 epochs, then SIGTERM it (``ctrl_c``: SIGINT to its process group, as a
     terminal sends it): it exits 143 (130), without a traceback."""
+    store_client(cwd / "mlflow.db")  # a store in use: a brand-new one takes seconds to make on
+    # a busy machine, while the jobs train on (a short sweep could end before its parent exists)
     sweep = Watched(args, cwd, env, session=ctrl_c)
     deadline = time.monotonic() + 300
-    while len(list(cwd.glob("multirun/*/*/nnexp_jobs/*.json"))) < finished:
+    while len(list(cwd.glob("multirun/*/*/nnexp_jobs/*.json"))) < finished or \
+            not list(cwd.glob("multirun/*/*/nnexp_parent.json")):
         assert sweep.proc.poll() is None and time.monotonic() < deadline, sweep.stderr
         time.sleep(0.1)
     wait_for_epoch(cwd, 20, sweep)
     code = sweep.stop(signal.SIGINT, group=True) if ctrl_c else sweep.stop(signal.SIGTERM)
     assert code == (130 if ctrl_c else 143), sweep.stdout + sweep.stderr
     assert "Traceback" not in sweep.stderr, sweep.stderr
+    assert "the sweep is marked KILLED" in sweep.stderr, sweep.stderr
     return sweep
 
 
@@ -60,11 +64,13 @@ def sweep_runs(db) -> tuple:
     return parent, [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
 
 
-def stopped(db, finished: int) -> tuple:
+def stopped(db, finished: int, sweep: Watched) -> tuple:
     """``(parent, killed)``: the stopped sweep is KILLED, ``finished`` of its jobs FINISHED and
-    the one stopped mid-training KILLED (jobs that never started have no run)."""
+    the one stopped mid-training KILLED (jobs that never started have no run); its summary
+    said how to continue it."""
     parent, children = sweep_runs(db)
     assert parent.info.status == "KILLED"
+    assert f"with: nnexp resume {parent.info.run_id}" in sweep.stdout, sweep.stdout
     assert sorted(r.info.status for r in children) == ["FINISHED"] * finished + ["KILLED"]
     (killed,) = [r for r in children if r.info.status == "KILLED"]
     return parent, killed

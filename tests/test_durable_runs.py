@@ -201,8 +201,8 @@ def test_an_unknown_monitored_metric_is_refused_before_any_run(tmp_path, nnexp_c
 def test_a_sweep_stopped_mid_way_resumes_only_its_unfinished_jobs(tmp_path, nnexp_cli):
     # Hydra's basic launcher, one job at a time: two finish, the third is stopped, the fourth
     # never starts
-    stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST], tmp_path, finished=2)
-    parent, killed = stopped(tmp_path / "mlflow.db", finished=2)
+    sweep = stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST], tmp_path, finished=2)
+    parent, killed = stopped(tmp_path / "mlflow.db", finished=2, sweep=sweep)
     out = nnexp_cli("resume", parent.info.run_id)
     check_resumed(tmp_path / "mlflow.db", parent, killed, out, "seed", ["0", "1", "2", "3"], again=2)
     check_nothing_to_resume(nnexp_cli, parent, 4)

@@ -107,9 +107,9 @@ def test_a_submitit_sweep_stopped_mid_way_resumes_its_unfinished_job_on_submitit
     need("hydra_plugins.hydra_submitit_launcher", "slurm")
     # submitit_local starts every job at once: the two short ones finish, the long one is
     # stopped mid-training
-    stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,50,3000", "tracking.flush_every_s=0.05",
+    sweep = stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,50,3000", "tracking.flush_every_s=0.05",
                   "tracking.experiment=stopped", *FAST, "hydra/launcher=submitit_local"], tmp_path, finished=2)
-    parent, killed = stopped(tmp_path / "mlflow.db", finished=2)
+    parent, killed = stopped(tmp_path / "mlflow.db", finished=2, sweep=sweep)
     (jobs,) = tmp_path.glob("multirun/*/*/.submitit")  # submitit's folder: one per job
     before = set(jobs.iterdir())
     out = nnexp_cli("resume", parent.info.run_id, timeout=600)
@@ -129,7 +129,7 @@ def test_ctrl_c_at_the_terminal_stops_a_submitit_local_job_at_a_step_end(tmp_pat
     sweep = stop_mid_way(["-m", "+experiment=xor", "trainer.epochs=40,3000", "tracking.flush_every_s=0.05",
                           *FAST, "hydra/launcher=submitit_local"], tmp_path, finished=1, ctrl_c=True)
     assert "#1 (trainer.epochs=3000): interrupted (Ctrl-C or SIGTERM)" in sweep.stdout, sweep.stdout
-    _, killed = stopped(tmp_path / "mlflow.db", finished=1)
+    _, killed = stopped(tmp_path / "mlflow.db", finished=1, sweep=sweep)
     assert killed.data.tags["nnexp.failure"] == "killed"
     (log,) = [p.read_text() for p in tmp_path.glob("multirun/*/*/.submitit/*/*_log.err") if "3000 epochs" in p.read_text()]
     assert "stopping after this step" in log and "stopped at once" not in log, log

@@ -133,9 +133,9 @@ def test_a_ray_sweep_stopped_mid_way_resumes_its_unfinished_jobs_on_ray(ray_addr
     # a job takes both CPUs of the cluster, so they run one at a time: two finish, the third
     # is stopped mid-training, the fourth never starts (Ray picks the order)
     env = {"RAY_ADDRESS": ray_address}
-    stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST, "hydra/launcher=ray_cluster",
+    sweep = stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST, "hydra/launcher=ray_cluster",
                   "hydra.launcher.ray.remote.num_cpus=2"], tmp_path, finished=2, env=env)
-    parent, killed = stopped(tmp_path / "mlflow.db", finished=2)
+    parent, killed = stopped(tmp_path / "mlflow.db", finished=2, sweep=sweep)
     # as on a cluster of several machines, the stopped job's record is not where it runs again:
     # it goes on from the checkpoint in its run's artifacts
     shutil.move(killed.data.tags["nnexp.record"], tmp_path / "on-another-node")
