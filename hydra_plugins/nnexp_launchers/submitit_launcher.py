@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from hydra.core.utils import JobReturn
 
-from nnexp.interrupts import as_received
+from nnexp.interrupts import StopAtStepEnd, as_received
 from nnexp.launchers import job_numbers, lost_job, returned
 from nnexp.launchers.pool import STOP_GRACE_S
 
@@ -137,6 +137,12 @@ if submitit_launcher is not None:
                 for collect in executors:
                     collect.stop()
                 raise as_received(exc) from None
+
+        def __call__(self, *args, **kwargs) -> JobReturn:
+            """One job, in its own process. submitit ignores SIGTERM there (a SLURM habit):
+            from the start it stops the job as nnexp stops a run, not only once it trains."""
+            with StopAtStepEnd():
+                return super().__call__(*args, **kwargs)  # type: ignore[misc]
 
     class LocalLauncher(_Adopted, submitit_launcher.LocalLauncher):
         """Hydra's submitit local launcher; a job that dies is one FAILED job."""
