@@ -46,8 +46,9 @@ class _Collect:
     def __getattr__(self, name):
         return getattr(self._executor, name)
 
-    def map_array(self, fn, overrides, dir_keys, indices, ids, states):
-        """Submit the jobs, each numbered as the sweep numbers it (:func:`job_numbers`)."""
+    def map_array(self, fn, overrides, dir_keys, indices, _ids, states):
+        """Submit the jobs, each numbered (and named, as Hydra names them) as the sweep
+        numbers it (:func:`job_numbers`), not by its place in this launch."""
         nums = job_numbers(self._launcher.config, indices[0], len(indices)) if indices else []
         ids = [f"job_id_for_{num}" for num in nums]
         jobs = self._executor.map_array(fn, overrides, dir_keys, nums, ids, states)

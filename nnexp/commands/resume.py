@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     uri, client = open_store(args.uri)
     run = get_run(client, _run_id(args.run_id, uri), uri)
     if run.data.tags.get("nnexp.sweep") == "true":
-        return _resume_sweep(run, client, args.overrides, uri)
+        return _resume_sweep(run, client, args.overrides)
     _check_resumable(run)
     record, state, config_yaml = _load(client, run, uri)
     _say_where(run, state)
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
             "record": str(record.path), "record_root": str(record.path.parent)})
 
 
-def _resume_sweep(parent, client, overrides: list[str], uri: str) -> int:
+def _resume_sweep(parent, client, overrides: list[str]) -> int:
     """A sweep: its unfinished jobs, launched again under its parent (nnexp.sweep_resume)."""
     from nnexp.app import main as app_main
     from nnexp.record.files import write_json
