@@ -111,13 +111,14 @@ def _start_sender(argv: list[str]) -> None:
 
 
 def _interrupted(exc: KeyboardInterrupt, sweep) -> int:
-    sweep.interrupted()
+    swept = sweep.interrupted()  # (its summary says how to continue it)
     terminated = isinstance(exc, Terminated)
     last = _last_run[0] if _last_run and not _last_run[0].get("sweep") else {}
     run_id = last.get("run_id") or last.get("record_id")  # the record's id until the run exists
     then = (f" Continue it with: nnexp resume {run_id}" if run_id and getattr(exc, "at_step_end", False)
             else "")
-    said = ("the run had finished and is recorded FINISHED." if last.get("status") == "FINISHED"
+    said = ("the sweep is marked KILLED, what its jobs logged is kept." if swept
+            else "the run had finished and is recorded FINISHED." if last.get("status") == "FINISHED"
             else f"the run is marked KILLED, what it logged is kept.{then}")
     say(f"nnexp: {'terminated' if terminated else 'interrupted'}; {said}", file=sys.stderr, level=logging.WARNING)
     return 143 if terminated else 130

@@ -40,6 +40,8 @@ class StopAtStepEnd:
 
     def __init__(self):
         self.pending: KeyboardInterrupt | None = None
+        #: What the first signal raised (see :func:`as_received`).
+        self.received: KeyboardInterrupt | None = None
         self.signalled = False
         #: Whether a first signal is held (training, or the end of a run being written).
         self.training = False
@@ -73,7 +75,7 @@ class StopAtStepEnd:
                   file=sys.stderr, flush=True)
             os._exit(143 if terminated else 130)
         self.signalled = True
-        error = Terminated() if terminated else KeyboardInterrupt()
+        error = self.received = Terminated() if terminated else KeyboardInterrupt()
         if self.training:
             self.pending = error
             print(f"\nnnexp: stopping after this {'step' if self.stepping else 'run is recorded'} "
@@ -113,3 +115,12 @@ class StopAtStepEnd:
         # any other end lets the next signal through
         self.stepping = False
         self.training = status == "FINISHED"
+
+
+def as_received(exc: KeyboardInterrupt) -> KeyboardInterrupt:
+    """What the signal raised, when a library caught it and raised a plain KeyboardInterrupt
+    of its own instead (Ray's ``ray.get`` does): so SIGTERM stays :class:`Terminated`."""
+    stop = StopAtStepEnd.active
+    if type(exc) is KeyboardInterrupt and stop is not None and stop.received is not None:
+        return stop.received
+    return exc

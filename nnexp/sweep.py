@@ -160,7 +160,9 @@ def _resume_state(config) -> dict:
     folder = _absolute(config.hydra.sweep.dir, config.hydra.runtime.cwd)
     state = json.loads((folder / STATE_FILE).read_text())
     plan = sweep_resume.read_plan(config)
-    validate_jobs(config, [job["overrides"] + list(config.hydra.overrides.task) for job in plan["jobs"]])
+    # the jobs' store and experiment were checked when the sweep started: their runs go to its
+    validate_jobs(config, [job["overrides"] + list(config.hydra.overrides.task) for job in plan["jobs"]],
+                  same_store=False)
     state["resume"] = plan
     if state.get("parent_key"):
         for name in (sender.PARENT, sender.SUMMARY):
@@ -251,8 +253,9 @@ def expand_jobs(config) -> list[list[str]] | None:
     return [list(job) for batch in batches for job in batch]
 
 
-def validate_jobs(config, jobs: list[list[str]]) -> None:
-    """Compose and build every job; raise one :class:`SweepConfigError` listing the bad ones."""
+def validate_jobs(config, jobs: list[list[str]], same_store: bool = True) -> None:
+    """Compose and build every job; raise one :class:`SweepConfigError` listing the bad ones
+    (``same_store``: also those that name another store or experiment than the sweep's)."""
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
@@ -267,7 +270,8 @@ def validate_jobs(config, jobs: list[list[str]]) -> None:
             job_cfg = loader.load_sweep_config(config, list(overrides))
             with open_dict(job_cfg):
                 del job_cfg["hydra"]
-            _check_same_store(config, job_cfg)
+            if same_store:
+                _check_same_store(config, job_cfg)
             build_parts(job_cfg, registry)
         except Exception as exc:
             message = user_error_message(exc)
@@ -344,10 +348,13 @@ def abandon(reason: str) -> None:
         sender.shared().submit(kind="sweep_abandon", key=state["parent_key"], reason=reason)
 
 
-def interrupted() -> None:
-    """Ctrl-C or SIGTERM during a sweep: close it as KILLED with the jobs that reported."""
-    if _active is not None:
-        finish("KILLED")
+def interrupted() -> bool:
+    """Ctrl-C or SIGTERM during a sweep: close it as KILLED with the jobs that reported.
+    Whether there was a sweep to close."""
+    if _active is None:
+        return False
+    finish("KILLED")
+    return True
 
 
 def collect_results(state: dict, status: str = "FINISHED") -> list[dict]:
@@ -419,6 +426,8 @@ def print_summary(state: dict, jobs: list[dict], tracked: str | None = None) -> 
         look = look_command(uri)
         say("\n".join(best + [f"Sweep recorded as parent run {state['parent_run_id']} in {uri}",
                                 f"Look at it: {look}"]))
+        if state.get("jobs") is not None and any(j["status"] == "KILLED" for j in jobs):
+            say(f"Continue it (its jobs that did not finish) with: nnexp resume {state['parent_run_id']}")
     sys.stdout.flush()
 
 
@@ -434,7 +443,9 @@ def run_job(cfg, hc) -> dict:
         state = _job_state if _job_state and _job_state["sweep_dir"] == str(sweep_dir) else \
             json.loads((sweep_dir / STATE_FILE).read_text())
         resume = _resumed_job(state, hc, result)
-        if state.get("jobs"):  # name the run by what varies across the sweep
+        if resume and resume.get("run_name"):  # it goes on in its run, under that run's name
+            result["run_name"] = resume["run_name"]
+        elif state.get("jobs"):  # name the run by what varies across the sweep
             result["run_name"] = run_name(varying(state["jobs"])[1][result["job"]], hc)
         with StopAtStepEnd():
             run_experiment(cfg, hc, result, sweep_info=state if state.get("parent_key") else None,
@@ -460,11 +471,12 @@ def _resumed_job(state: dict, hc, result: dict) -> dict | None:
     plan = state.get("resume")
     if not plan:
         return None
-    from nnexp.sweep_resume import resume_of
+    from nnexp.record.layout import default_root
+    from nnexp.sweep_resume import planned_job, resume_of
 
-    job = plan["jobs"][hc.job.num]
+    job = planned_job(plan, hc)
     result["job"] = int(job["job"])
-    resume = resume_of(job, state["uri"])
+    resume = resume_of(job, state["uri"], default_root(state["uri"], hc.runtime.cwd))
     if resume is not None:
         resume.update(experiment_id=state.get("experiment_id"), parent_run_id=None)
     return resume

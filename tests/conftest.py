@@ -88,9 +88,12 @@ class Watched:
     #: Every one started by the current test (the ``no_leftovers`` fixture ends them).
     started: list = []
 
-    def __init__(self, args, cwd, env: dict | None = None):
+    def __init__(self, args, cwd, env: dict | None = None, session: bool = False):
+        """``session``: in a session of its own, as a terminal's foreground command is in a
+        process group of its own (:meth:`stop` with ``group`` then signals all of it)."""
         self.proc = subprocess.Popen([str(NNEXP), *args], cwd=cwd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env={**clean_environ(), **(env or {})})
+                                     stderr=subprocess.PIPE, text=True, env={**clean_environ(), **(env or {})},
+                                     start_new_session=session)
         Watched.started.append(self)
         self.out, self.err = [], []
         self.threads = [threading.Thread(target=lambda s=s, d=d: d.extend(iter(s.readline, "")),
@@ -126,9 +129,13 @@ class Watched:
             time.sleep(0.3)
         raise AssertionError("the run never logged an epoch")
 
-    def stop(self, sig, timeout=120) -> int:
-        """Send ``sig``; wait for the exit code (kill after ``timeout``)."""
-        self.proc.send_signal(sig)
+    def stop(self, sig, timeout=120, group: bool = False) -> int:
+        """Send ``sig`` (``group``: to its process group, as a terminal's Ctrl-C does); wait
+        for the exit code (kill after ``timeout``)."""
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
         finally:

@@ -10,31 +10,16 @@ import time
 import numpy as np
 import pytest
 from conftest import FAST, Watched, sender_of, store_client, store_runs
+from resume_helpers import (XOR_3000, check_nothing_to_resume, check_resumed, records, stop_mid_way,
+                            stopped, wait_for_epoch)
 
-from nnexp.record import Record, read_state
+from nnexp.record import read_state
 
 #: A run that takes long enough to interrupt mid-way: float64, Adam with a warmup-cosine
 #: schedule, dropout and shuffling (every source of state a resume must restore).
 LONG = ["dataset=moons", "dataset.n=1500", "model.hidden=[32,32]", "model.dropout=0.2",
         "model.dtype=float64", "optimizer=adam", "optimizer.lr=0.01", "schedule=cosine",
         "schedule.warmup=5", "trainer.batch_size=16", "tracking.flush_every_s=0.05", *FAST]
-
-
-def records(root):
-    return [Record(p) for p in sorted((root / "nnexp-records").iterdir())]
-
-
-def wait_for_epoch(root, epoch: int, proc, timeout: float = 120) -> Record:
-    """Wait until the training run's record holds ``epoch`` epochs; return the record."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.proc.poll() is None, proc.stderr
-        training = [r for r in records(root) if r.meta().get("status") == "RUNNING"] \
-            if (root / "nnexp-records").is_dir() else []
-        if training and training[0].epochs.last_key() >= epoch:
-            return training[0]
-        time.sleep(0.05)
-    raise AssertionError(f"epoch {epoch} never reached: {proc.stderr}")
 
 
 def metric_histories(client, run_id) -> dict:
@@ -214,39 +199,10 @@ def test_an_unknown_monitored_metric_is_refused_before_any_run(tmp_path, nnexp_c
 
 
 def test_a_sweep_stopped_mid_way_resumes_only_its_unfinished_jobs(tmp_path, nnexp_cli):
-    # rows reach the record every 0.05 s, so the third job is seen (and stopped) mid-training
-    args = ["-m", "+experiment=xor", "trainer.epochs=3000", "seed=0,1,2,3", "tracking.flush_every_s=0.05", *FAST]
-    sweep = Watched(args, tmp_path)
-    deadline = time.monotonic() + 300
-    while len(list(tmp_path.glob("multirun/*/*/nnexp_jobs/*.json"))) < 2:  # two jobs done
-        assert sweep.proc.poll() is None and time.monotonic() < deadline, sweep.stderr
-        time.sleep(0.1)
-    wait_for_epoch(tmp_path, 20, sweep)  # the third trains
-    assert sweep.stop(signal.SIGTERM) == 143, sweep.stderr
-    client = store_client(tmp_path / "mlflow.db")
-    runs = store_runs(tmp_path / "mlflow.db")
-    (parent,) = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
-    before = {r.data.tags["nnexp.job"]: r for r in runs if r.data.tags.get("mlflow.parentRunId")}
-    assert parent.info.status == "KILLED" and sorted(r.info.status for r in before.values()) \
-        == ["FINISHED", "FINISHED", "KILLED"]
-    (killed,) = [r for r in before.values() if r.info.status == "KILLED"]
-
+    # Hydra's basic launcher, one job at a time: two finish, the third is stopped, the fourth
+    # never starts
+    sweep = stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST], tmp_path, finished=2)
+    parent, killed = stopped(tmp_path / "mlflow.db", finished=2, sweep=sweep)
     out = nnexp_cli("resume", parent.info.run_id)
-    assert out.returncode == 0, out.stderr
-    assert "2 job(s) to run again" in out.stderr
-    runs = store_runs(tmp_path / "mlflow.db")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    seeds = sorted(r.data.params["seed"] for r in children)
-    assert seeds == ["0", "1", "2", "3"]  # every configuration exactly once
-    assert {r.info.status for r in children} == {"FINISHED"}
-    again = client.get_run(killed.info.run_id)  # the killed job went on in its own run
-    assert again.data.tags["nnexp.resumed"] == "1"
-    # 3000 epochs in at most 1000 points: every 3rd epoch, across the stop, none twice
-    assert [m.step for m in client.get_metric_history(killed.info.run_id, "loss")] == list(range(3, 3001, 3))
-    parent = client.get_run(parent.info.run_id)
-    assert parent.info.status == "FINISHED" and parent.data.tags["nnexp.jobs"] == "4"
-    assert "sweep of 4 jobs: 4 FINISHED" in out.stdout
-
-    done = nnexp_cli("resume", parent.info.run_id)
-    assert done.returncode == 2 and "all 4 jobs FINISHED; there is nothing to resume" in done.stderr
-    assert "Traceback" not in done.stderr
+    check_resumed(tmp_path / "mlflow.db", parent, killed, out, "seed", ["0", "1", "2", "3"], again=2)
+    check_nothing_to_resume(nnexp_cli, parent, 4)

@@ -37,3 +37,15 @@ def test_first_signal_stops_after_the_current_step_as_killed(signum, error):
         with pytest.raises(error):
             nnexp.fit(net, X, y, epochs=5, batch_size=4, callbacks=[probe, stop])
     assert probe.steps == 3 and probe.status == "KILLED"
+
+
+def test_sigterm_stays_terminated_when_a_library_raises_a_plain_keyboardinterrupt():
+    # Ray's ray.get catches what the handler raised and raises KeyboardInterrupt() of its own
+    from nnexp.interrupts import as_received
+
+    with StopAtStepEnd() as stop:
+        with pytest.raises(Terminated):
+            stop._on_signal(signal.SIGTERM, None)
+        assert isinstance(as_received(KeyboardInterrupt()), Terminated)
+        assert isinstance(as_received(Terminated()), Terminated)
+    assert type(as_received(KeyboardInterrupt())) is KeyboardInterrupt  # no signal: as it came

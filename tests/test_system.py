@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST, need, run_nnexp
+from resume_helpers import XOR_3000, check_nothing_to_resume, check_resumed, stop_mid_way, stopped
 from tracking_helpers import free_port
 
 pytestmark = pytest.mark.system
@@ -125,6 +127,24 @@ def test_a_ray_sweep_into_the_postgresql_server(server, ray_address, tmp_path):
                     timeout=600, env={"RAY_ADDRESS": ray_address})
     check_sweep(server, tmp_path, out, "sys-ray")
     assert "Ray is launching 4 jobs" in out.stderr
+
+
+def test_a_ray_sweep_stopped_mid_way_resumes_its_unfinished_jobs_on_ray(ray_address, tmp_path, nnexp_cli):
+    # a job takes both CPUs of the cluster, so they run one at a time: two finish, the third
+    # is stopped mid-training, the fourth never starts (Ray picks the order)
+    env = {"RAY_ADDRESS": ray_address}
+    sweep = stop_mid_way(["-m", *XOR_3000, "seed=0,1,2,3", *FAST, "hydra/launcher=ray_cluster",
+                  "hydra.launcher.ray.remote.num_cpus=2"], tmp_path, finished=2, env=env)
+    parent, killed = stopped(tmp_path / "mlflow.db", finished=2, sweep=sweep)
+    # as on a cluster of several machines, the stopped job's record is not where it runs again:
+    # it goes on from the checkpoint in its run's artifacts
+    shutil.move(killed.data.tags["nnexp.record"], tmp_path / "on-another-node")
+    out = nnexp_cli("resume", parent.info.run_id, env=env, timeout=600)
+    check_resumed(tmp_path / "mlflow.db", parent, killed, out, "seed", ["0", "1", "2", "3"], again=2)
+    # on Ray again: its launcher launched them, and Ray's worker went on from the checkpoint
+    assert "Ray is launching 2 jobs" in out.stderr, out.stderr
+    assert re.search(r"\(_run_job pid=\d+\).*from epoch \d+ \(resumed\)", out.stderr), out.stderr
+    check_nothing_to_resume(nnexp_cli, parent, 4)
 
 
 def test_the_server_script_refuses_an_unknown_action():

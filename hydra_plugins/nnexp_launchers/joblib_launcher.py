@@ -12,7 +12,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from hydra_plugins.hydra_joblib_launcher import joblib_launcher
 from hydra_plugins.hydra_joblib_launcher._core import execute_job
 
-from nnexp.launchers import lost_job, reason
+from nnexp.launchers import job_numbers, lost_job, reason
 from nnexp.launchers.pool import Outcome, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class JoblibLauncher(joblib_launcher.JoblibLauncher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        calls = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+        calls = list(zip(job_numbers(self.config, initial_job_idx, len(job_overrides)),
+                         map(list, job_overrides)))
         n = worker_count(self.joblib.get("n_jobs"), len(calls))
         log.info(f"nnexp's process pool ({n} workers) is launching {len(calls)} jobs")
         for num, overrides in calls:

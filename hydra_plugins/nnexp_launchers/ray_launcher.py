@@ -4,21 +4,30 @@ Hydra's Ray launcher waits for all jobs with one ``ray.get``: a job whose worker
 there and ends the sweep. This one waits for each job on its own, so a lost job is one
 FAILED job; it also asks Ray not to re-run a job whose worker died (``max_retries: 0``: a
 re-run would be a second MLflow run of the same job).
+
+Stopped (Ctrl-C, SIGTERM), it stops its jobs as nnexp stops a run, and waits for them: Ray
+would kill the workers of a driver that exits, with their runs half-recorded. ``ray.init``
+makes SIGTERM end the driver at once, so the handler it replaced is put back.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from omegaconf import open_dict
 
-from nnexp.launchers import LaunchError, lost_job, returned
+from nnexp.interrupts import as_received
+from nnexp.launchers import LaunchError, job_numbers, lost_job, returned
+from nnexp.launchers.pool import STOP_GRACE_S
 
 try:
     from hydra_plugins.hydra_ray_launcher import ray_launcher
@@ -49,6 +58,19 @@ def single_machine(address) -> None:
         os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
 
 
+@contextmanager
+def keeping_sigterm():
+    """Put back the SIGTERM handler ``ray.init`` replaces (with one that exits at once): a
+    sweep stops its jobs first (nnexp's :class:`~nnexp.interrupts.StopAtStepEnd`)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 if ray_launcher is not None:
 
     class RayLauncher(ray_launcher.RayLauncher):
@@ -66,15 +88,35 @@ if ray_launcher is not None:
             self._connect()
             with open_dict(self.ray_cfg):
                 self.ray_cfg.remote.setdefault("max_retries", 0)
-            calls = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+            calls = list(zip(job_numbers(self.config, initial_job_idx, len(job_overrides)),
+                             map(list, job_overrides)))
             log.info(f"Ray is launching {len(calls)} jobs on {ray.cluster_resources().get('CPU', 0):g} CPUs")
             refs = [self._submit(num, overrides, sweep_dir) for num, overrides in calls]
             try:
                 return [self._wait(ref, num, overrides) for ref, (num, overrides) in zip(refs, calls)]
-            except KeyboardInterrupt:
-                for ref in refs:
+            except KeyboardInterrupt as exc:
+                self._stop(refs)
+                raise as_received(exc) from None
+
+        def _stop(self, refs: list) -> None:
+            """Cancel every job: one not started never starts; a running one gets a
+            KeyboardInterrupt, so its run ends KILLED at the end of a step with a checkpoint
+            (:mod:`nnexp.interrupts`). Wait for them (at most :data:`STOP_GRACE_S`): once the
+            driver exits, Ray kills their workers, and the senders the workers started."""
+            import ray
+
+            log.info("Ray: stopping the sweep's jobs")
+            for ref in refs:
+                try:
                     ray.cancel(ref)
-                raise
+                except ray.exceptions.RayError:
+                    pass  # already ended
+            ended, _ = ray.wait(refs, num_returns=len(refs), timeout=STOP_GRACE_S)
+            for ref in ended:  # a job that finished meanwhile: its result, here too
+                try:
+                    returned(self.config, ray.get(ref, timeout=0))
+                except ray.exceptions.RayError:
+                    pass  # cancelled: it recorded itself
 
         def _submit(self, num: int, overrides: list[str], sweep_dir: Path):
             """One job as a Ray task; its sweep directory absolute (Ray's workers run elsewhere)."""
@@ -99,7 +141,8 @@ if ray_launcher is not None:
                     init.setdefault("object_store_memory", 78643200)
             try:
                 probe(init.get("address"))
-                start_ray(init)
+                with keeping_sigterm():
+                    start_ray(init)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise LaunchError.abandon(
                     f"cannot connect to Ray at address {init.get('address')!r}: {exc}\n"

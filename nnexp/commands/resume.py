@@ -25,6 +25,7 @@ from nnexp.errors import NnexpError
 from nnexp.record import Record, read_state
 from nnexp.record.layout import default_root
 from nnexp.tracking.reaper import check, local_record
+from nnexp.tracking.runs import download_record
 
 EXAMPLES = """examples:
   nnexp resume 3f2a...                     continue a KILLED or FAILED run where it stopped
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> int:
     uri, client = open_store(args.uri)
     run = get_run(client, _run_id(args.run_id, uri), uri)
     if run.data.tags.get("nnexp.sweep") == "true":
-        return _resume_sweep(run, client, args.overrides, uri)
+        return _resume_sweep(run, client, args.overrides)
     _check_resumable(run)
     record, state, config_yaml = _load(client, run, uri)
     _say_where(run, state)
@@ -72,7 +73,7 @@ def main(argv: list[str]) -> int:
             "record": str(record.path), "record_root": str(record.path.parent)})
 
 
-def _resume_sweep(parent, client, overrides: list[str], uri: str) -> int:
+def _resume_sweep(parent, client, overrides: list[str]) -> int:
     """A sweep: its unfinished jobs, launched again under its parent (nnexp.sweep_resume)."""
     from nnexp.app import main as app_main
     from nnexp.record.files import write_json
@@ -86,7 +87,7 @@ def _resume_sweep(parent, client, overrides: list[str], uri: str) -> int:
     n = len(plan["jobs"])
     print(f"nnexp: resuming sweep {parent.info.run_id} ({parent.info.run_name}): {n} job(s) to run "
           f"again ({', '.join('#' + str(j['job']) for j in plan['jobs'])})", file=sys.stderr, flush=True)
-    return app_main([*argv, f"tracking.uri={uri}"])
+    return app_main(argv)  # (its jobs' runs go to the sweep's store: its state says which)
 
 
 def _run_id(given: str, uri: str) -> str:
@@ -119,25 +120,13 @@ def _load(client, run, uri: str):
     record = local_record(run)
     if record is None:  # on another machine: a new record, from the run's artifacts
         record = Record(default_root(uri, Path.cwd()) / run.info.run_id)
-        _download(client, run.info.run_id, record)
+        download_record(client, run.info.run_id, record)
     config = record.artifacts / "config.yaml"
     if not config.is_file():
         raise ResumeError(f"run {run.info.run_id} has no config.yaml, so it cannot be rebuilt.")
     checkpoint = record.checkpoint_path("last")
     state = read_state(checkpoint) if checkpoint.is_file() else None
     return record, state, config.read_text()
-
-
-def _download(client, run_id: str, record: Record) -> None:
-    """What continuing needs, from the run's artifacts into a new local record."""
-    from mlflow.exceptions import MlflowException
-
-    record.artifacts.mkdir(parents=True, exist_ok=True)
-    for path, folder in (("config.yaml", ""), ("checkpoints/last/checkpoint.npz", "checkpoints/last")):
-        try:
-            client.download_artifacts(run_id, path, str(record.artifacts / folder))
-        except (MlflowException, OSError):
-            pass  # absent: said by _load (config) or resumed from the start (checkpoint)
 
 
 def _say_where(run, state) -> None:

@@ -11,6 +11,10 @@ that job is recorded FAILED with how it died, its MLflow run is closed, the othe
   running job) when one worker dies;
 - Ray and submitit: the same launchers, waiting for each job on its own, so one lost job is
   one failed job instead of an exception that ends the sweep.
+
+Each of them, and Hydra's basic launcher (swapped for
+``hydra_plugins.nnexp_launchers.basic_launcher.BasicLauncher``), numbers the jobs of a
+resumed sweep as the sweep did (:func:`job_numbers`), not 0, 1, ... for each launch.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class LaunchError(NnexpError):
 
 #: Hydra's launcher classes -> nnexp's subclasses of them.
 ADOPTED = {
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher":
+        "hydra_plugins.nnexp_launchers.basic_launcher.BasicLauncher",
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher":
         "hydra_plugins.nnexp_launchers.joblib_launcher.JoblibLauncher",
     "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher":
@@ -47,6 +53,7 @@ ADOPTED = {
 #: Launchers whose jobs run in the launching process or in processes it starts with its
 #: environment: they hand their runs to its sender (the others' jobs have their own).
 SHARING = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+           "hydra_plugins.nnexp_launchers.basic_launcher.BasicLauncher",
            "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
            "hydra_plugins.nnexp_launchers.joblib_launcher.JoblibLauncher",
            "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
@@ -86,6 +93,18 @@ def adopt(config) -> None:
     if target in ADOPTED:
         with read_write(launcher), open_dict(launcher):
             launcher._target_ = ADOPTED[target]
+
+
+def job_numbers(config, initial_job_idx: int, n: int) -> list[int]:
+    """The sweep's own numbers of the ``n`` jobs of a launch (``hydra.job.num``): their places
+    in the sweep, but in a resumed sweep the planned jobs' numbers (:mod:`nnexp.sweep_resume`),
+    so a job run again keeps its output directory, its result file and its ``nnexp.job``."""
+    from nnexp import sweep_resume
+
+    if not sweep_resume.is_resume(config):
+        return list(range(initial_job_idx, initial_job_idx + n))
+    plan = sweep_resume.read_plan(config)
+    return [sweep_resume.job_number(plan, initial_job_idx + i) for i in range(n)]
 
 
 def reason(problem: str) -> str:

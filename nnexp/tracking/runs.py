@@ -61,6 +61,19 @@ def open_run(meta: dict) -> tuple[str, str]:
     return run_id, str(experiment_id)
 
 
+def download_record(client, run_id: str, record: Record) -> None:
+    """What continuing a run needs, from its artifacts into a new local ``record`` (its
+    record is on another machine): its config.yaml and last checkpoint, those it has."""
+    from mlflow.exceptions import MlflowException
+
+    record.artifacts.mkdir(parents=True, exist_ok=True)
+    for path, folder in (("config.yaml", ""), ("checkpoints/last/checkpoint.npz", "checkpoints/last")):
+        try:
+            client.download_artifacts(run_id, path, str(record.artifacts / folder))
+        except (MlflowException, OSError):
+            pass  # absent: the config is said missing by its user, a run without a checkpoint starts over
+
+
 def context_tags(meta: dict) -> dict[str, str]:
     """MLflow's standard tags (user, source name and type, git commit/branch/repo) of the
     process that trained ``meta``'s run, through MLflow's own resolvers: its ``sys.argv[0]``
