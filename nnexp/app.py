@@ -105,8 +105,6 @@ def _start_sender(argv: list[str]) -> None:
     if not any(a in NOT_TRACKED or a.split("=", 1)[0] in NOT_TRACKED for a in argv):
         from nnexp.tracking import sender
 
-        if "tracking.plot=false" in argv:  # no picture workers for it
-            os.environ[sender.PAINT_ENV] = "0"
         sender.shared()
 
 

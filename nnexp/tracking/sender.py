@@ -62,9 +62,6 @@ ENDED = ("FINISHED", "FAILED", "KILLED")
 SPOOL_ENV = "NNEXP_SENDER_SPOOL"
 #: A file the sender logs its requests and decisions to (for debugging; unset: no log).
 LOG_ENV = "NNEXP_SENDER_LOG"
-#: "0": the command asked for no pictures, so the sender does not start its picture workers
-#: before it knows (set by :func:`nnexp.app._start_sender` from the command line).
-PAINT_ENV = "NNEXP_SENDER_PAINT"
 
 
 def _log(text: str) -> None:
@@ -312,8 +309,17 @@ class Follower:
         except Exception as exc:  # noqa: BLE001 - what it would add is missing, the rest goes on
             runs.say(f"run {self.sink.run_id if self.sink else ''}: exporting its tables failed: "
                      f"{type(exc).__name__}: {exc}")
-        if meta["status"] == "FINISHED" and not self.hurry() and runs.draws_pictures(self.record, meta, True):
+        if meta["status"] != "FINISHED" or self.hurry() or not runs.draws_pictures(self.record, meta, True):
+            return
+        if _sweep_job(meta):
             self.drawing = self.painter.draw(self.record, meta.get("run_name"))
+            return
+        from nnexp.tracking.painter import draw_record
+
+        try:  # a single run: drawn here, at once (starting workers would cost it more)
+            draw_record(self.record.path, meta.get("run_name"))
+        except Exception as exc:  # noqa: BLE001 - the run's other files go on
+            runs.say(f"run {self.sink.run_id if self.sink else ''}: pictures not drawn: {type(exc).__name__}: {exc}")
 
     def _drawn(self) -> None:
         """Say what stopped a picture (the others are sent); forget the drawing."""
@@ -436,8 +442,6 @@ def serve(spool, owner: int) -> None:
     from nnexp.tracking.painter import Painter
 
     painter = Painter()
-    if os.environ.get(PAINT_ENV) != "0":
-        painter.warm()  # its workers import matplotlib while this one imports mlflow
     _warm_up()
     signal.signal(signal.SIGTERM, lambda *_: hurry.update(on=True))
     followers: dict[str, Follower] = {}
@@ -453,8 +457,8 @@ def serve(spool, owner: int) -> None:
             if kind == "run":
                 follower = Follower(Record(request["record"]), lambda: hurry["on"], outages, painter)
                 followers[request["record"]] = follower
-                if follower.meta.get("settings", {}).get("plot", True):
-                    painter.warm()  # its workers import matplotlib while the run trains
+                if _sweep_job(follower.meta) and follower.meta.get("settings", {}).get("plot", True):
+                    painter.warm()  # its workers import matplotlib while the first job trains
             elif kind == "sweep":
                 sweeps[request["key"]] = SweepFollower(request["key"], request["meta"], outages)
             elif kind in ("sweep_end", "sweep_abandon") and request["key"] in sweeps:
@@ -508,6 +512,15 @@ def _warm_up_models(meta: dict) -> None:
         import mlflow.pyfunc  # noqa: F401
     except Exception:  # noqa: BLE001 - logging the model will say what is wrong
         pass
+
+
+def _sweep_job(meta: dict) -> bool:
+    """Whether a record is a sweep's job: its pictures are drawn by the picture workers,
+    started as the first job trains, while the sender goes on with the other jobs. A single
+    run's pictures are drawn by the sender itself: starting two workers (each importing
+    matplotlib and pandas) made a single run's end ~4 s slower on a busy 2-core machine than
+    drawing at once."""
+    return bool(meta.get("parent_key") or meta.get("parent_run_id"))
 
 
 def _owner_alive(owner: dict) -> bool:
