@@ -7,7 +7,7 @@ This module knows nothing of MLflow or progress bars: they subscribe to the life
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 from nnexp.base import Loss
 from nnexp.errors import ConfigError, DataError, DivergenceError, ShapeError
 from nnexp.optim import Optimizer, Schedule, check_range
+from nnexp.plugins import direct_caller
 
 TASKS = ("auto", "classification", "regression")
 
@@ -288,14 +289,15 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
         # A diverging run overflows in many places before its loss is seen to be non-finite;
         # the DivergenceError that follows says so once, without numpy's warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            _loop(run, X, y, val, shuffle, pm.hook)
+            _loop(run, X, y, val, shuffle, pm.hook, direct_caller(pm, "on_step_end", ("run", "loss")))
     finally:
         for cb in callbacks:
             pm.unregister(cb)
     return run.history
 
 
-def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bool, hook) -> None:
+def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bool, hook,
+          step_end: Callable[[Run, float], None]) -> None:
     trainer, net = run.trainer, run.network
     n, bs = len(X), run.batch_size
     if n % bs == 1 and n > 1 and not all(layer.batch_independent for layer in net.layers):
@@ -313,7 +315,7 @@ def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bo
                 if run.schedule is not None:
                     run.optimizer.lr = run.schedule.lr_at(run.epoch - 1, base_lr, run.epochs)
                 run.progress = EpochProgress(rng.permutation(len(X))[:n] if shuffle else None)
-            metrics = _train_epoch(run, trainer, X, y, n, hook)  # n: len(X) or a multiple of bs
+            metrics = _train_epoch(run, trainer, X, y, n, step_end)  # n: len(X) or a multiple of bs
             metrics["lr"] = float(run.optimizer.lr)
             if val is not None:
                 metrics.update({f"val_{k}": v for k, v in
@@ -333,11 +335,10 @@ def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bo
         hook.on_run_end(run=run, status=status, error=error)
 
 
-def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, float]:
+def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, on_step_end) -> dict[str, float]:
     bs, progress = run.batch_size, run.progress
     assert progress is not None  # set by _loop (or a restored checkpoint) before each epoch
     order = progress.order
-    on_step_end = hook.on_step_end
     for start in range(progress.start, n, bs):
         if order is None:
             xb, yb = X[start:start + bs], y[start:start + bs]
@@ -353,7 +354,7 @@ def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, fl
             # ignore: trainer.output is the array train_step just set
             progress.correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)  # type: ignore[arg-type]
         progress.start = start + bs
-        on_step_end(run=run, loss=value)
+        on_step_end(run, value)  # hook.on_step_end(run=run, loss=value), called directly
     metrics = {"loss": progress.total / n}
     if run.classification:
         metrics["accuracy"] = progress.correct / n
