@@ -193,6 +193,8 @@ class StepStats:
         width = 2 * self._p + (batch * self._n_units if self._copy_acts else 0)
         self._k = int(np.clip(2 ** 20 // max(1, width), 16, 512))  # chunk rows, ~8 MB at most
         self._pack = np.zeros((self._k, width))
+        self._full_batch = batch if self._copy_acts and self.acts else 0
+        self._rows = list(self._pack)  # the rows of a full batch, sliced once
         if not self._copy_acts:
             dtype = self.network.dtype  # a float64 out= for float32 data takes numpy's slow path
             self._amax = np.zeros((self._k, self._n_units), dtype)
@@ -219,11 +221,16 @@ class StepStats:
                  + (self._flat_w or [w.ravel("K") for w in self._small_w]))
         batch = 0
         if self._copy_acts and self.acts:
-            acts = [outputs[j].ravel("K") for j in self._act_index]
+            # sample-major whatever their memory order (ravel("K") of a Fortran-ordered output
+            # would put units first): a view for the usual C-ordered ones
+            acts = [outputs[j].ravel() for j in self._act_index]
             batch = len(outputs[self._act_index[0]])
             parts += acts
-        if parts:  # one call: concatenating flat views costs ~0.25 µs per array
-            np.concatenate(parts, out=self._pack[i, :2 * self._p + batch * self._n_units])
+        if parts:  # one call: ~0.6 µs, and ~0.13 µs per flat view (axis=None, which flattens
+            # each part itself, costs ~0.2 µs per part more than the ravels it saves)
+            row = (self._rows[i] if batch == self._full_batch
+                   else self._pack[i, :2 * self._p + batch * self._n_units])
+            np.concatenate(parts, out=row)
         if not self._copy_acts:
             self._reduce(outputs, i)
         if self._big:

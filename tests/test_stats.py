@@ -52,11 +52,14 @@ def naive_row(rec, net, acts) -> dict:
     return row
 
 
+def data(n_in, n_out, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(70, n_in)), (rng.random((70, n_out)) > 0.5).astype(float)
+
+
 def train(layers, optimizer, loss="mse", epochs=3, batch_size=16, n_in=5, n_out=3, seed=0,
           exact_updates=False, dtype="float64"):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(70, n_in))
-    y = (rng.random((70, n_out)) > 0.5).astype(float)
+    X, y = data(n_in, n_out, seed)
     net = nnexp.Network(layers, n_in, dtype=dtype, seed=seed)
     rec = Recorder(exact_updates)
     nnexp.fit(net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
@@ -135,6 +138,30 @@ class FreshGrads(nnexp.Layer):
 def test_layers_that_replace_their_gradient_arrays_are_followed():
     net, rec = train([FreshGrads(), {"type": "dense", "units": 3}], {"type": "sgd", "lr": 0.05})
     assert_matches_naive(net, rec)
+
+
+class FortranOut(nnexp.Layer):
+    """Hands its input on in Fortran order, as a third-party layer may: the activation after
+    it keeps that order (numpy's ufuncs do), so its outputs are not sample-major in memory."""
+
+    def forward(self, x, training=False):
+        return np.asfortranarray(x)
+
+    def backward(self, grad_out):
+        return grad_out
+
+
+def test_layer_outputs_in_fortran_order_are_read_sample_by_sample():
+    layers = [{"type": "dense", "units": 6}, FortranOut(), "relu", {"type": "dense", "units": 3}]
+    X, y = data(5, 3)
+    net = nnexp.Network(layers, 5, dtype="float64", seed=0)
+    net.set_params({"dense_0.b": [-100.0, -100.0, 0.0, 0.0, 0.0, 0.0]})  # two units dead
+    rec = Recorder()
+    nnexp.fit(net, X, y, optimizer={"type": "sgd", "lr": 1e-3}, epochs=2, batch_size=16, callbacks=[rec])
+    assert net.outputs[2].flags.f_contiguous and not net.outputs[2].flags.c_contiguous
+    assert rec.stats._copy_acts
+    assert_matches_naive(net, rec)
+    assert rec.stats.table()[1][:, -1] == pytest.approx(2 / 6)
 
 
 def test_plain_sgd_update_norm_from_lr_times_grad_equals_the_measured_update():
