@@ -15,14 +15,23 @@ The table (artifact ``stats/steps.csv``) has these columns, in this order:
   above ``hi`` — for every sample of the batch).
 
 Why it is cheap: norms are BLAS dot products of raveled views (no temporaries); max |g| is
-``max(g.max(), -g.min())``; square roots and ratios are taken once, when the table is built.
+one BLAS i?amax pass (two GIL-free passes on the second thread, see below); square roots and
+ratios are taken once, when the table is built.
 The update of plain SGD (no momentum, no weight decay) is exactly ``lr · g``, so its norm is
 ``lr · ‖g‖``; any other optimizer gets the exact update from a snapshot of the previous step.
+Small parameters are copied into a chunk at each step and reduced a chunk at a time. Large
+ones, whose passes over memory are most of the cost, are reduced in place on a second thread
+(two cores or more) while the next step's forward pass runs: forward changes neither
+gradients nor parameters, and the trainer settles the reductions before backward does,
+doing itself those the second thread has not started (on a busy machine it may get no core).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from operator import is_not
+from queue import SimpleQueue
 
 import numpy as np
 
@@ -90,6 +99,14 @@ def _max_abs(flat: np.ndarray) -> float:
     return max(_max(flat), -_min(flat))
 
 
+def _max_abs_free(flat: np.ndarray) -> float:
+    """:func:`_max_abs` in two passes that release the GIL (scipy's i?amax holds it throughout:
+    on the second thread it would stall the training thread as long); with a NaN in ``flat``,
+    i?amax's answer, which skips NaNs, so that both threads give the same."""
+    m = max(_max(flat), -_min(flat))
+    return m if m == m else _max_abs(flat)
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.ravel("K")  # a view in memory order for C- and Fortran-ordered (dense W) arrays
 
@@ -108,6 +125,38 @@ SMALL = 1024
 #: copied whole with the parameters; larger ones are reduced to per-unit max/min each step.
 RAW_ACTS = 4096
 STATS = ("grad_norm", "grad_max", "weight_norm", "update_ratio")
+#: Large parameters with at least this many values in all are reduced on a second thread
+#: (with two cores or more), beside the next step's forward pass: below it, handing the work
+#: over costs about what it saves.
+BESIDE = 2 ** 15
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+_MAIN, _BESIDE = 1, 2  # which thread claimed a task
+_jobs: SimpleQueue | None = None  # the process's queue of work beside training
+_jobs_pid = 0
+
+
+def _beside(job, *args) -> None:
+    """Run ``job(*args)`` on the process's thread for work beside training, in order of
+    submission. The thread is started at first use (again in a forked child, which has none);
+    jobs catch their own errors."""
+    global _jobs, _jobs_pid
+    if _jobs is None or _jobs_pid != os.getpid():
+        _jobs, _jobs_pid = SimpleQueue(), os.getpid()
+        threading.Thread(target=_work, args=(_jobs,), name="nnexp-stats", daemon=True).start()
+    _jobs.put((job, args))
+
+
+def _work(jobs: SimpleQueue) -> None:
+    while True:
+        job, args = jobs.get()
+        job(*args)
 
 
 class StepStats:
@@ -119,11 +168,15 @@ class StepStats:
     ``exact_updates``: snapshot Δp even for plain SGD (needed when rows skip steps).
     Per step, the small parameters' gradients and values (and small layer outputs) are copied
     into one chunk row by a single ``np.concatenate``; a full chunk is reduced at once. Large
-    parameters are reduced in place at every step. Rows are finished when read (:meth:`table`).
+    parameters are reduced in place at every step: with ``beside`` (None: with two cores or
+    more and at least :data:`BESIDE` values of them), on a second thread, while training goes
+    on with the next step's forward pass, which changes neither gradients nor parameters. The
+    caller must then call :meth:`wait` before anything changes them (:meth:`for_run` has fit's
+    trainer do it: ``Trainer.readers``). Rows are finished when read (:meth:`table`).
     """
 
     def __init__(self, network, optimizer, *, skip_layers=(), exact_updates: bool = False,
-                 batch_size: int = 0):
+                 batch_size: int = 0, beside: bool | None = False):
         self.network, self.optimizer = network, optimizer
         self.batch_size = batch_size  # the largest batch (0: the first one seen)
         _load_blas_iamax()
@@ -138,6 +191,9 @@ class StepStats:
         self.width = len(self.columns)
         self._plan_big([r for r in refs if r[1].params[r[2]].size >= SMALL])
         self._plan_small([r for r in refs if r[1].params[r[2]].size < SMALL])
+        if beside is None:  # worth it with a second core and enough values to reduce
+            beside = _cores() > 1 and sum(w.size for w in self._big_params) >= BESIDE
+        self.beside = bool(beside and self._big)
         self._pack: np.ndarray | None = None  # laid out at the first step, when layer outputs exist (_start)
         self.raw = np.zeros((16, self.width))
         self._head: list[tuple] = []
@@ -146,26 +202,42 @@ class StepStats:
         self._base = 0  # rows handed out by take(): raw[i] is row _base + i
 
     @classmethod
-    def for_run(cls, run, *, exact_updates: bool = False) -> StepStats:
+    def for_run(cls, run, *, exact_updates: bool = False, beside: bool | None = None) -> StepStats:
         """For a :class:`nnexp.Run`: its network and optimizer; a fused output activation
-        (its output never computed in training) is not tracked."""
+        (its output never computed in training) is not tracked. Large parameters reduced
+        ``beside`` training (by default when worth it) are waited for by the run's trainer."""
         fused = [len(run.network.layers) - 1] if getattr(run.trainer, "fused", False) else []
-        return cls(run.network, run.optimizer, skip_layers=fused, exact_updates=exact_updates,
-                   batch_size=run.batch_size)
+        stats = cls(run.network, run.optimizer, skip_layers=fused, exact_updates=exact_updates,
+                    batch_size=run.batch_size, beside=beside)
+        if stats.beside:
+            run.trainer.readers.append(stats.wait)
+        return stats
 
     def _column(self, stat: int, name: str) -> int:
         return 3 + stat * len(self.param_names) + self.param_names.index(name)
 
     def _plan_big(self, big) -> None:
-        """Large parameters: reduced in place each step (snapshots unless plain SGD).
+        """Large parameters: reduced in place each step, by tasks two threads can share.
 
         Last first: the optimizer just updated them in order, so the last are still in cache."""
         big = big[::-1]
-        self._big = [(layer, key, _flat(layer.params[key])) for _, layer, key in big]
+        nb = len(big)
+        self._big = [(layer, key) for _, layer, key in big]
+        self._big_params = [layer.params[key] for _, layer, key in big]  # updated in place
+        self._big_flat = [_flat(w) for w in self._big_params]
         self._big_cols = np.array([self._column(s, name) for s in range(4) for name, _, _ in big], int)
-        if not self.analytic:
-            self._prev = [layer.params[key].copy() for _, layer, key in big]
-            self._diff = [np.empty_like(p) for p in self._prev]
+        self._vals = np.zeros(4 * nb)  # the row's values in _big_cols order: gg, gmax, ww, uu
+        if not self.analytic:  # θ of the last row, two buffers: row n reads [n % 2], writes the other
+            self._prev = [[w.copy(), np.empty_like(w)] for w in self._big_params]
+            self._diff = [np.empty_like(w) for w in self._big_params]
+        self._tasks = [task for j in range(nb) for task in (
+            (self._grad_sq, j), (self._grad_max, j), (self._weight_sq, j),
+            *(() if self.analytic else ((self._update_sq, j),)))]
+        self._row: tuple | None = None  # (raw index, gradients, lr², parity) of the row being reduced
+        self._claims: dict[int, int] = {}  # task -> the thread doing it (_MAIN or _BESIDE), per row
+        self._done: list[bool] = []  # per task, per row: its values are in _vals
+        self._ended = threading.Condition()  # notified when a task beside training ends
+        self._error: BaseException | None = None
 
     def _plan_small(self, small) -> None:
         """Small parameters: copied into the chunk each step, reduced per chunk."""
@@ -206,6 +278,8 @@ class StepStats:
     # -- every step --------------------------------------------------------------------------
     def record(self, step: int, epoch: int, loss: float) -> None:
         """Add the row of this step: gradients, parameters and outputs as they are now."""
+        if self._row is not None or self._error is not None:
+            self._settle()  # the last step's reductions (done during this step's forward pass)
         i = self._i
         if self._pack is None:
             self._start()
@@ -234,7 +308,7 @@ class StepStats:
         if not self._copy_acts:
             self._reduce(outputs, i)
         if self._big:
-            self._big_row(self.n - self._base)
+            self._start_big_row(self.n - self._base)
         self._head.append((step, epoch, loss, batch))  # last: Ctrl-C before here drops the row
         self._i = i + 1
         self.n += 1
@@ -250,29 +324,92 @@ class StepStats:
             if both:
                 _min(a, 0, None, amin[sl])
 
-    @np.errstate(all="ignore")  # a diverging run overflows here before fit stops it
-    def _big_row(self, n: int) -> None:
-        """‖g‖², max|g|, ‖θ‖², ‖Δθ‖² of each large parameter, straight into the raw row."""
-        gg, gmax, ww, uu = [], [], [], []
-        lr2 = float(self.optimizer.lr) ** 2
-        for j, (layer, key, w) in enumerate(self._big):
-            g = layer.grads[key]
-            gf = _flat(g)
-            sq = np.dot(gf, gf)
-            gg.append(sq)
-            gmax.append(_max_abs(gf))
-            ww.append(np.dot(w, w))
-            uu.append(lr2 * sq if self.analytic else self._update_sq(j, layer.params[key]))
-        self._ensure(n)
-        self.raw[n, self._big_cols] = gg + gmax + ww + uu
+    def _start_big_row(self, n: int) -> None:
+        """Reduce the large parameters into raw row ``n``: on the second thread, beside training
+        (fit's trainer waits for it before backward writes new gradients), else now."""
+        self._ensure(n)  # raw is not reallocated while a row is reduced: its readers settle first
+        lr2 = float(self.optimizer.lr) ** 2 if self.analytic else 0.0
+        # new objects per row, handed to its job: a job that starts late, after the training
+        # thread did its row, finds every task of it claimed, and leaves
+        claims: dict[int, int] = {}
+        self._claims, self._done = claims, done = claims, [False] * len(self._tasks)
+        grads = [layer.grads[key] for layer, key in self._big]  # a layer may hand back new arrays
+        self._row = row = (n, grads, lr2, self.n % 2)
+        if self.beside:
+            _beside(self._reduce_beside, row, claims, done)
+        else:
+            self.wait()
 
-    def _update_sq(self, j: int, param: np.ndarray) -> float:
-        """‖θ_t − θ_{t−1}‖² from the previous step's snapshot, which then moves to θ_t."""
-        diff, prev = self._diff[j], self._prev[j]
-        np.subtract(param, prev, out=diff)
-        np.copyto(prev, param)
+    def _reduce_beside(self, row: tuple, claims: dict, done: list) -> None:
+        """On the second thread: the row's tasks that the training thread has not taken (it
+        takes the rest when it needs the row before this thread got to them)."""
+        for t, (task, j) in enumerate(self._tasks):
+            if claims.setdefault(t, _BESIDE) != _BESIDE:  # atomic: one thread claims each task
+                continue
+            try:
+                task(j, row, _max_abs_free)
+            except BaseException as exc:  # raised on the training thread at its next record or read
+                self._error = exc
+            with self._ended:
+                done[t] = True
+                self._ended.notify_all()
+
+    def wait(self) -> None:
+        """Return once the row being reduced is done: the tasks the second thread has not
+        claimed are done here, then those it has are waited for. Called before the gradients
+        or parameters they read may change. A task gives the same values when done again, so
+        a Ctrl-C anywhere in here leaves the row to finish at the next call."""
+        if self._row is None:
+            return
+        row, claims, done = self._row, self._claims, self._done
+        for t in range(len(done) - 1, -1, -1):  # from the end: the second thread starts at the front
+            if not done[t] and claims.setdefault(t, _MAIN) == _MAIN:
+                task, j = self._tasks[t]
+                task(j, row, _max_abs)
+                done[t] = True
+        if not all(done):
+            with self._ended:
+                while not all(done):
+                    self._ended.wait()
+        self.raw[row[0], self._big_cols] = self._vals
+        self._row = None
+
+    def _settle(self) -> None:
+        """:meth:`wait`, then raise what a task on the second thread raised, if anything."""
+        self.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    # Tasks of a row ``(raw index, gradients, lr², parity)``: each writes its values into
+    # _vals, and gives the same values if done again (after a Ctrl-C in the training thread).
+    @np.errstate(all="ignore")  # a diverging run overflows here before fit stops it
+    def _grad_sq(self, j: int, row: tuple, max_abs) -> None:
+        """‖g‖² (and ‖Δθ‖² = lr²‖g‖² for plain SGD)."""
+        gf = _flat(row[1][j])
+        self._vals[j] = sq = np.dot(gf, gf)
+        if self.analytic:
+            self._vals[3 * len(self._big) + j] = row[2] * sq
+
+    @np.errstate(all="ignore")
+    def _grad_max(self, j: int, row: tuple, max_abs) -> None:
+        self._vals[len(self._big) + j] = max_abs(_flat(row[1][j]))
+
+    @np.errstate(all="ignore")
+    def _weight_sq(self, j: int, row: tuple, max_abs) -> None:
+        w = self._big_flat[j]
+        self._vals[2 * len(self._big) + j] = np.dot(w, w)
+
+    @np.errstate(all="ignore")
+    def _update_sq(self, j: int, row: tuple, max_abs) -> None:
+        """‖θ_t − θ_{t−1}‖² against the last row's snapshot, and θ_t into the other buffer
+        (the next row's snapshot: a row reads the buffer of its parity)."""
+        parity = row[3]
+        param, prev, diff = self._big_params[j], self._prev[j], self._diff[j]
+        np.subtract(param, prev[parity], out=diff)
         d = _flat(diff)
-        return np.dot(d, d)
+        self._vals[3 * len(self._big) + j] = np.dot(d, d)
+        np.copyto(prev[1 - parity], param)
 
     # -- when read ---------------------------------------------------------------------------
     @np.errstate(all="ignore")
@@ -340,6 +477,7 @@ class StepStats:
         """Finished rows ``start:`` (as in :meth:`table`; rows already taken are gone)."""
         if start < self._base:
             raise ValueError(f"rows before {self._base} were handed out by take()")
+        self._settle()
         self._fold()
         return self._finish(self.raw[start - self._base:self.n - self._base])
 
@@ -353,18 +491,20 @@ class StepStats:
     def state(self) -> dict:
         """What continuing the table exactly needs, once every row is taken: the rows recorded
         and the values the next row's updates are measured against."""
+        self._settle()
         self._fold()
         if self.n != self._base:
             raise RuntimeError("StepStats.state(): take() the recorded rows first")
         return {"n": self.n, "w_prev": self._w_prev.copy(),
-                "prev": [p.copy() for p in getattr(self, "_prev", [])]}
+                "prev": [p[self.n % 2].copy() for p in getattr(self, "_prev", [])]}
 
     def load_state(self, state) -> None:
         """Continue from :meth:`state` of the same network's table."""
+        self._settle()
         self.n = self._base = int(state["n"])
         self._w_prev = np.array(state["w_prev"], dtype=float)
         for live, saved in zip(getattr(self, "_prev", []), state["prev"]):
-            np.copyto(live, saved)
+            np.copyto(live[self.n % 2], saved)
 
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """Square roots of the stored squares, and ‖Δθ‖/‖θ‖ (NaN where ‖θ‖ = 0)."""

@@ -114,6 +114,18 @@ class Trainer:
         self._start = n - 2 if self.fused else None
         #: The network output of the last training step (logits when fused).
         self.output: np.ndarray | None = None
+        #: Work running beside training that reads the network's gradients and parameters (the
+        #: per-step statistics of large parameters, reduced on a second thread while the next
+        #: forward pass runs): a callable per reader that returns once that work is finished.
+        #: :meth:`settle` calls them before the network changes: before backward writes new
+        #: gradients (the update follows it), and fit before the epoch-end and run-end hooks
+        #: (plugins may set parameters there).
+        self.readers: list[Callable[[], None]] = []
+
+    def settle(self) -> None:
+        """Wait for the work of :attr:`readers` (see there)."""
+        for wait in self.readers:
+            wait()
 
     def loss_and_output(self, X, y, training: bool = False) -> tuple[float, np.ndarray]:
         """Loss on a batch and the network output the loss saw (logits when fused)."""
@@ -123,6 +135,8 @@ class Trainer:
     def train_step(self, X: np.ndarray, y: np.ndarray) -> float:
         """Forward, loss, backward and one optimizer update; returns the batch loss."""
         value, self.output = self.loss_and_output(X, y, training=True)
+        if self.readers:
+            self.settle()
         self.network.backward(self.loss.backward(), self._start, input_grad=False)
         assert self.optimizer is not None, "an evaluation-only Trainer (optimizer=None) cannot train"
         self.optimizer.step()
@@ -322,6 +336,7 @@ def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bo
                                 trainer.evaluate(*val, classification=run.classification).items()})
             run.history.epochs.append(metrics)
             run.progress = None
+            trainer.settle()
             hook.on_epoch_end(run=run, epoch=run.epoch, metrics=metrics)
         status = "FINISHED"
     except KeyboardInterrupt as exc:
@@ -332,6 +347,7 @@ def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bo
         raise
     finally:
         run.status = status
+        trainer.settle()
         hook.on_run_end(run=run, status=status, error=error)
 
 
