@@ -107,6 +107,14 @@ def _max_abs_free(flat: np.ndarray) -> float:
     return m if m == m else _max_abs(flat)
 
 
+def _extremes(block: np.ndarray, both: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Max (and min, with ``both``) over axis 1 of (rows, batch, units), from a batch-major
+    copy whose rows numpy reduces whole: over the middle axis, with few units, it runs ~6x
+    slower than the copy and the reduction together."""
+    by_sample = np.ascontiguousarray(block.transpose(1, 0, 2))
+    return _max(by_sample, 0), _min(by_sample, 0) if both else None
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.ravel("K")  # a view in memory order for C- and Fortran-ordered (dense W) arrays
 
@@ -196,7 +204,7 @@ class StepStats:
         self.beside = bool(beside and self._big)
         self._pack: np.ndarray | None = None  # laid out at the first step, when layer outputs exist (_start)
         self.raw = np.zeros((16, self.width))
-        self._head: list[tuple] = []
+        self._head: list[float] = []  # step, epoch, loss, batch of each row in the chunk
         self._i = 0  # rows in the current chunk
         self.n = 0  # rows recorded
         self._base = 0  # rows handed out by take(): raw[i] is row _base + i
@@ -309,7 +317,7 @@ class StepStats:
             self._reduce(outputs, i)
         if self._big:
             self._start_big_row(self.n - self._base)
-        self._head.append((step, epoch, loss, batch))  # last: Ctrl-C before here drops the row
+        self._head.extend((step, epoch, loss, batch))  # last: Ctrl-C before here drops the row
         self._i = i + 1
         self.n += 1
 
@@ -421,7 +429,7 @@ class StepStats:
         assert self._pack is not None  # a step was recorded, so _start laid it out
         end = self.n - self._base
         self._ensure(end)
-        head = np.array(self._head, dtype=float)
+        head = np.array(self._head, dtype=float).reshape(m, 4)  # a flat list: ~2x faster than tuples
         self._head.clear()
         raw = self.raw[end - m:end]
         raw[:, :3] = head[:, :3]
@@ -443,26 +451,28 @@ class StepStats:
         self._i = 0
 
     def _unit_extremes(self, m: int, batches: np.ndarray):
-        """Per tracked layer: (per-unit max, per-unit min) over each row's batch, (m, units)."""
+        """Per tracked layer: (per-unit max, per-unit min) over each row's batch, (m, units);
+        the min only for saturating layers (None for dead-unit ones)."""
         if not self._copy_acts:
-            for _, sl, _ in self._reduce_plan:
-                yield self._amax[:m, sl], self._amin[:m, sl]
+            for _, sl, both in self._reduce_plan:
+                yield self._amax[:m, sl], self._amin[:m, sl] if both else None
             return
         start, sizes = 2 * self._p, np.unique(batches)
         assert self._pack is not None  # a step was recorded, so _start laid it out
         pack = self._pack[:m]
         for j, units in enumerate(self._units):
+            both = self.acts[j][2] == "saturated"
             if len(sizes) == 1:  # every batch full: a view, no copy
                 lo = start + sizes[0] * sum(self._units[:j])
-                block = pack[:, lo:lo + sizes[0] * units].reshape(m, sizes[0], units)
-                yield block.max(axis=1), block.min(axis=1)
+                yield _extremes(pack[:, lo:lo + sizes[0] * units].reshape(m, sizes[0], units), both)
                 continue
-            top, bottom = np.empty((m, units)), np.empty((m, units))
+            top, bottom = np.empty((m, units)), np.empty((m, units)) if both else None
             for b in sizes:
                 rows = batches == b
                 lo = start + b * sum(self._units[:j])
-                block = pack[rows, lo:lo + b * units].reshape(-1, b, units)
-                top[rows], bottom[rows] = block.max(axis=1), block.min(axis=1)
+                top[rows], low = _extremes(pack[rows, lo:lo + b * units].reshape(-1, b, units), both)
+                if bottom is not None:
+                    bottom[rows] = low
             yield top, bottom
 
     def _ensure(self, n: int) -> None:
