@@ -443,11 +443,15 @@ class StepStats:
         assert self._pack is not None  # a step was recorded, so _start laid it out
         end = self.n - self._base
         self._ensure(end)
-        head = np.array(self._head, dtype=float).reshape(m, 4)  # a flat list: ~2x faster than tuples
+        head = np.fromiter(self._head, float, 4 * m).reshape(m, 4)  # flat: ~3x faster than tuples
         self._head.clear()
         raw = self.raw[end - m:end]
         raw[:, :3] = head[:, :3]
         if self._p:
+            # reduceat reduces each row's run of a parameter on its own, so a row's values do
+            # not depend on the chunk it is in (a resumed run's chunks start elsewhere); a
+            # reduction over the rows of a value-major copy, ~3x cheaper, sums a one-row chunk
+            # in another order
             p, off = self._p, self._offsets
             g, w = self._pack[:m, :p], self._pack[:m, p:2 * p]
             d = np.diff(w, axis=0, prepend=self._w_prev[None])
