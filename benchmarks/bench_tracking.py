@@ -45,6 +45,7 @@ from threadpoolctl import threadpool_limits
 
 import nnexp
 from nnexp import tracking
+from nnexp.plugins import direct_caller
 from nnexp.stats import StepStats
 
 
@@ -147,8 +148,9 @@ def steady_state(name: str, uri: str, exp: str, reps: int = 60) -> dict:
     """Per-step cost with and without a live RunTracker, steps timed in short bursts.
 
     A burst of ``k`` training steps (with the tracker: plus the ``on_step_end`` hook call as
-    fit makes it) is timed ``reps`` times per mode, interleaved; the fastest burst of each mode
-    is kept, which filters out other processes' interference far better than whole runs.
+    fit makes it, through :func:`nnexp.plugins.direct_caller`) is timed ``reps`` times per
+    mode, interleaved; the fastest burst of each mode is kept, which filters out other
+    processes' interference far better than whole runs.
     """
     make, X, y, kwargs = WORKLOADS[name]()
     net, bs = make(), kwargs["batch_size"]
@@ -161,9 +163,10 @@ def steady_state(name: str, uri: str, exp: str, reps: int = 60) -> dict:
     pm.hook.on_run_start(run=run)
     k = max(3, int(3e-3 / (timed_steps(trainer, run, X, y, bs, 1, None) + 1e-9)))
     best = {"off": float("inf"), "on": float("inf")}
+    step_end = direct_caller(pm, "on_step_end", ("run", "loss"))
     for rep in range(reps):
         for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
-            hook = pm.hook.on_step_end if mode == "on" else None
+            hook = step_end if mode == "on" else None
             best[mode] = min(best[mode], timed_steps(trainer, run, X, y, bs, k, hook))
     pm.hook.on_run_end(run=run, status="FINISHED", error=None)
     pm.unregister(tracker)
@@ -179,7 +182,7 @@ def timed_steps(trainer, run, X, y, bs: int, k: int, hook) -> float:
         value = trainer.train_step(X[start:start + bs], y[start:start + bs])
         run.step += 1
         if hook is not None:
-            hook(run=run, loss=value)
+            hook(run, value)
     return (time.perf_counter() - t0) / k
 
 

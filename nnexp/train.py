@@ -7,7 +7,7 @@ This module knows nothing of MLflow or progress bars: they subscribe to the life
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 from nnexp.base import Loss
 from nnexp.errors import ConfigError, DataError, DivergenceError, ShapeError
 from nnexp.optim import Optimizer, Schedule, check_range
+from nnexp.plugins import direct_caller
 
 TASKS = ("auto", "classification", "regression")
 
@@ -113,6 +114,18 @@ class Trainer:
         self._start = n - 2 if self.fused else None
         #: The network output of the last training step (logits when fused).
         self.output: np.ndarray | None = None
+        #: Work running beside training that reads the network's gradients and parameters (the
+        #: per-step statistics of large parameters, reduced on a second thread while the next
+        #: forward pass runs): a callable per reader that returns once that work is finished.
+        #: :meth:`settle` calls them before the network changes: before backward writes new
+        #: gradients (the update follows it), and fit before the epoch-end and run-end hooks
+        #: (plugins may set parameters there).
+        self.readers: list[Callable[[], None]] = []
+
+    def settle(self) -> None:
+        """Wait for the work of :attr:`readers` (see there)."""
+        for wait in self.readers:
+            wait()
 
     def loss_and_output(self, X, y, training: bool = False) -> tuple[float, np.ndarray]:
         """Loss on a batch and the network output the loss saw (logits when fused)."""
@@ -122,6 +135,8 @@ class Trainer:
     def train_step(self, X: np.ndarray, y: np.ndarray) -> float:
         """Forward, loss, backward and one optimizer update; returns the batch loss."""
         value, self.output = self.loss_and_output(X, y, training=True)
+        if self.readers:
+            self.settle()
         self.network.backward(self.loss.backward(), self._start, input_grad=False)
         assert self.optimizer is not None, "an evaluation-only Trainer (optimizer=None) cannot train"
         self.optimizer.step()
@@ -288,14 +303,15 @@ def fit(network, X, y, *, loss="mse", optimizer="sgd", epochs: int = 10, batch_s
         # A diverging run overflows in many places before its loss is seen to be non-finite;
         # the DivergenceError that follows says so once, without numpy's warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            _loop(run, X, y, val, shuffle, pm.hook)
+            _loop(run, X, y, val, shuffle, pm.hook, direct_caller(pm, "on_step_end", ("run", "loss")))
     finally:
         for cb in callbacks:
             pm.unregister(cb)
     return run.history
 
 
-def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bool, hook) -> None:
+def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bool, hook,
+          step_end: Callable[[Run, float], None]) -> None:
     trainer, net = run.trainer, run.network
     n, bs = len(X), run.batch_size
     if n % bs == 1 and n > 1 and not all(layer.batch_independent for layer in net.layers):
@@ -313,13 +329,14 @@ def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bo
                 if run.schedule is not None:
                     run.optimizer.lr = run.schedule.lr_at(run.epoch - 1, base_lr, run.epochs)
                 run.progress = EpochProgress(rng.permutation(len(X))[:n] if shuffle else None)
-            metrics = _train_epoch(run, trainer, X, y, n, hook)  # n: len(X) or a multiple of bs
+            metrics = _train_epoch(run, trainer, X, y, n, step_end)  # n: len(X) or a multiple of bs
             metrics["lr"] = float(run.optimizer.lr)
             if val is not None:
                 metrics.update({f"val_{k}": v for k, v in
                                 trainer.evaluate(*val, classification=run.classification).items()})
             run.history.epochs.append(metrics)
             run.progress = None
+            trainer.settle()
             hook.on_epoch_end(run=run, epoch=run.epoch, metrics=metrics)
         status = "FINISHED"
     except KeyboardInterrupt as exc:
@@ -330,14 +347,14 @@ def _loop(run: Run, X, y, val: tuple[np.ndarray, np.ndarray] | None, shuffle: bo
         raise
     finally:
         run.status = status
+        trainer.settle()
         hook.on_run_end(run=run, status=status, error=error)
 
 
-def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, float]:
+def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, on_step_end) -> dict[str, float]:
     bs, progress = run.batch_size, run.progress
     assert progress is not None  # set by _loop (or a restored checkpoint) before each epoch
     order = progress.order
-    on_step_end = hook.on_step_end
     for start in range(progress.start, n, bs):
         if order is None:
             xb, yb = X[start:start + bs], y[start:start + bs]
@@ -353,7 +370,7 @@ def _train_epoch(run: Run, trainer: Trainer, X, y, n: int, hook) -> dict[str, fl
             # ignore: trainer.output is the array train_step just set
             progress.correct += accuracy(trainer.output, yb, trainer.fused) * len(xb)  # type: ignore[arg-type]
         progress.start = start + bs
-        on_step_end(run=run, loss=value)
+        on_step_end(run, value)  # hook.on_step_end(run=run, loss=value), called directly
     metrics = {"loss": progress.total / n}
     if run.classification:
         metrics["accuracy"] = progress.correct / n

@@ -170,3 +170,113 @@ def test_an_evaluation_trainer_leaves_the_trained_optimizers_state_alone():
     for name, buffers in state.items():
         for key, value in buffers.items():
             assert opt.state[name][key] is value
+
+
+class Named:
+    """Notes each on_step_end it receives, taking the arguments in the given form."""
+
+    def __init__(self, name, log, form="both", **opts):
+        self.name, self.log = name, log
+        impl = {"both": lambda run, loss: log.append((name, run.step, loss)),
+                "swapped": lambda loss, run: log.append((name, run.step, loss)),
+                "run": lambda run: log.append((name, run.step, None)),
+                "none": lambda: log.append((name, None, None))}[form]
+        self.on_step_end = hookimpl(**opts)(impl)
+
+
+def test_step_hooks_are_called_in_pluggys_order_with_the_arguments_each_names():
+    """fit calls on_step_end implementations directly (direct_caller): same order, same
+    arguments as pluggy's own call, which the first plugin makes at the run's start."""
+    log, values = [], []
+
+    class AskPluggy:
+        @hookimpl
+        def on_run_start(self, run):
+            run.hook.on_step_end(run=run, loss=-1.0)
+            self.pluggy_order = [name for name, *_ in log]
+            log.clear()
+            values.clear()
+
+    plugins = [AskPluggy(), Named("a", log, trylast=True), Named("b", log, "swapped"),
+               Named("c", log, "run", tryfirst=True), Named("d", log, "none"),
+               Named("e", log, trylast=True)]
+    X, y = data(8)
+
+    class Losses:
+        @hookimpl(tryfirst=True)
+        def on_step_end(self, run, loss):
+            values.append(loss)
+
+    nnexp.fit(net(), X, y, epochs=2, batch_size=4, callbacks=[*plugins, Losses()])
+    order = plugins[0].pluggy_order
+    assert sorted(order) == list("abcde") and order != list("abcde")  # pluggy reorders
+    assert len(log) == 4 * 5
+    for step in range(4):
+        calls = log[5 * step:5 * step + 5]
+        assert [name for name, *_ in calls] == order
+        args = {name: (s, loss) for name, s, loss in calls}
+        assert args["a"] == args["b"] == args["e"] == (step + 1, values[step])
+        assert args["c"] == (step + 1, None) and args["d"] == (None, None)
+
+
+def test_a_plugin_registered_or_unregistered_during_a_step_counts_from_the_next_step():
+    log = []
+    late = Named("late", log)
+
+    class Registrar:
+        @hookimpl
+        def on_step_end(self, run, loss):
+            pm = nnexp.get_registry().pm
+            if run.step == 2:
+                pm.register(late)
+            if run.step == 4:
+                pm.unregister(late)
+
+    X, y = data(12)
+    nnexp.fit(net(), X, y, epochs=1, batch_size=2, callbacks=[Registrar()])
+    assert [s for _, s, _ in log] == [3, 4]  # registered at 2, then unregistered at 4 (after it ran)
+
+
+def test_step_hook_wrappers_and_monitoring_go_through_pluggy():
+    seen = []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def on_step_end(self, run, loss):
+            seen.append(("before", run.step))
+            yield
+            seen.append(("after", run.step))
+
+    X, y = data(8)
+    log = []
+    nnexp.fit(net(), X, y, epochs=1, batch_size=4, callbacks=[Wrapper(), Named("x", log)])
+    assert seen == [("before", 1), ("after", 1), ("before", 2), ("after", 2)]
+    assert [s for _, s, _ in log] == [1, 2]
+
+    pm = nnexp.get_registry().pm
+    monitored = []
+    undo = pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: monitored.append((name, kwargs.get("run") and kwargs["run"].step)),
+        lambda outcome, name, impls, kwargs: None)
+    try:
+        nnexp.fit(net(), X, y, epochs=1, batch_size=4, callbacks=[Named("y", log)])
+    finally:
+        undo()
+    assert [s for name, s in monitored if name == "on_step_end"] == [1, 2]
+
+
+def test_plain_step_hooks_are_called_by_the_loop_not_through_pluggy():
+    """The fast path is taken with the installed pluggy (it relies on two of its internals;
+    without them every step would silently pay pluggy's call again)."""
+    import inspect
+
+    callers = []
+
+    class Where:
+        @hookimpl
+        def on_step_end(self, run, loss):
+            callers.append({frame.function for frame in inspect.stack()[1:4]})
+
+    X, y = data(4)
+    nnexp.fit(net(), X, y, epochs=1, batch_size=4, callbacks=[Where()])
+    assert len(callers) == 1 and "_multicall" not in callers[0] and "call" in callers[0]

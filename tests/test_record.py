@@ -14,6 +14,7 @@ from nnexp.checkpoint import CheckpointError, capture
 from nnexp.early_stopping import EarlyStopping
 from nnexp.interrupts import StopAtStepEnd
 from nnexp.record import Record, Recorder, journal, read_state, write_state
+from nnexp import stats as stats_mod
 from nnexp.record import recorder as recorder_mod
 from nnexp.record import table as table_mod
 from nnexp.record.liveness import alive, identity
@@ -113,23 +114,24 @@ class SignalAt:
             self.stop._on_signal(2, None)
 
 
-def interrupted_then_resumed(tmp_path, step, epochs=30, **extra):
+def interrupted_then_resumed(tmp_path, step, epochs=30, make=net, watch=(), **extra):
     """Train ``epochs`` straight (A) and interrupted at ``step`` then resumed from the
-    checkpoint (B), both recorded; return (network A, network B, record A, record B)."""
+    checkpoint (B), both recorded (``watch``: plugins for each fit, called after the record's
+    hooks); return (network A, network B, record A, record B)."""
     X, y = data()
     kw = dict(FIT, validation_data=(X[:10], y[:10]), **extra)
     settings = {"flush_every_s": 0.01}
-    a = net()
-    nnexp.fit(a, X, y, epochs=epochs, callbacks=[Recorder(tmp_path / "a", settings)], **kw)
+    a = make()
+    nnexp.fit(a, X, y, epochs=epochs, callbacks=[Recorder(tmp_path / "a", settings), *watch], **kw)
     with StopAtStepEnd() as stop:
         with pytest.raises(KeyboardInterrupt):
-            nnexp.fit(net(), X, y, epochs=epochs,
-                      callbacks=[SignalAt(stop, step), Recorder(tmp_path / "b", settings), stop], **kw)
+            nnexp.fit(make(), X, y, epochs=epochs,
+                      callbacks=[SignalAt(stop, step), Recorder(tmp_path / "b", settings), *watch, stop], **kw)
     rec_b = Record(tmp_path / "b")
     assert rec_b.meta()["status"] == "KILLED" and rec_b.checkpoint_path().is_file()
-    b = net()
+    b = make()
     nnexp.fit(b, X, y, epochs=epochs, resume=read_state(rec_b.checkpoint_path()),
-              callbacks=[Recorder(rec_b, settings)], **kw)
+              callbacks=[Recorder(rec_b, settings), *watch], **kw)
     return a, b, Record(tmp_path / "a"), rec_b
 
 
@@ -148,6 +150,27 @@ def test_a_run_interrupted_anywhere_and_resumed_is_bit_identical(tmp_path, step)
     assert rec_a.epochs.read().equals(rec_b.epochs.read())
     assert sent(rec_a) == sent(rec_b)  # every value sent, once, at the same step
     np.testing.assert_array_equal(rec_a.histograms()["counts/dense_0.W"], rec_b.histograms()["counts/dense_0.W"])
+
+
+@pytest.mark.skipif(stats_mod._cores() < 2, reason="statistics are reduced beside training with two cores")
+@pytest.mark.parametrize("step", [13, 61])
+def test_statistics_reduced_beside_training_resume_bit_identically(tmp_path, monkeypatch, step):
+    """A layer large enough for the second thread (BESIDE lowered to it): the record's rows of
+    a run interrupted mid-chunk and resumed (StepStats.state/load_state) are those of the
+    straight run."""
+    monkeypatch.setattr(stats_mod, "BESIDE", 0)
+    readers = []
+
+    class Watch:
+        @hookimpl(trylast=True)
+        def on_step_end(self, run, loss):
+            readers.append(len(run.trainer.readers))
+
+    _, _, rec_a, rec_b = interrupted_then_resumed(tmp_path, step, make=lambda: net(hidden=400),
+                                                  watch=[Watch()])
+    assert set(readers) == {1}  # dense_1.W (400 x 2 = 800) is small, dense_0.W (1200) is not
+    assert rec_a.steps.read().equals(rec_b.steps.read())
+    assert sent(rec_a) == sent(rec_b)
 
 
 def test_early_stopping_state_survives_a_resume(tmp_path):

@@ -1,23 +1,29 @@
 """Per-step statistics: every column equals a direct (slow, obvious) computation of it."""
 
+import contextlib
+import signal
+import threading
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import nnexp
+from nnexp import stats as stats_mod
 from nnexp.stats import SMALL, GradHistograms, StepStats, activation_stat, is_plain_sgd
 
 
 class Recorder:
     """Copies gradients, parameters and layer outputs at every step (the naive way)."""
 
-    def __init__(self, exact_updates=False):
-        self.exact_updates = exact_updates
+    def __init__(self, exact_updates=False, beside=False):
+        self.exact_updates, self.beside = exact_updates, beside
         self.steps = []
 
     @nnexp.hookimpl
     def on_run_start(self, run):
-        self.stats = StepStats.for_run(run, exact_updates=self.exact_updates)
+        self.stats = StepStats.for_run(run, exact_updates=self.exact_updates, beside=self.beside)
         self.prev = {k: v.copy() for k, v in run.network.params.items()}
 
     @nnexp.hookimpl
@@ -52,13 +58,16 @@ def naive_row(rec, net, acts) -> dict:
     return row
 
 
-def train(layers, optimizer, loss="mse", epochs=3, batch_size=16, n_in=5, n_out=3, seed=0,
-          exact_updates=False, dtype="float64"):
+def data(n_in, n_out, seed=0):
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(70, n_in))
-    y = (rng.random((70, n_out)) > 0.5).astype(float)
+    return rng.normal(size=(70, n_in)), (rng.random((70, n_out)) > 0.5).astype(float)
+
+
+def train(layers, optimizer, loss="mse", epochs=3, batch_size=16, n_in=5, n_out=3, seed=0,
+          exact_updates=False, dtype="float64", beside=False):
+    X, y = data(n_in, n_out, seed)
     net = nnexp.Network(layers, n_in, dtype=dtype, seed=seed)
-    rec = Recorder(exact_updates)
+    rec = Recorder(exact_updates, beside)
     nnexp.fit(net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
               callbacks=[rec])
     return net, rec
@@ -74,13 +83,16 @@ def assert_matches_naive(net, rec, rtol=1e-6):
                                    err_msg=f"step {step['step']}: {columns}")
 
 
+@pytest.mark.parametrize("beside", [False, True])
 @pytest.mark.parametrize("optimizer", [{"type": "sgd", "lr": 0.1}, {"type": "adam", "lr": 0.01},
                                        {"type": "sgd", "lr": 0.1, "momentum": 0.9}])
-def test_every_column_matches_a_direct_computation(optimizer):
-    # dense_0.W has 100*90 = 9000 >= SMALL elements (reduced in place); the rest are chunked
+def test_every_column_matches_a_direct_computation(optimizer, beside):
+    # dense_0.W has 100*90 = 9000 >= SMALL elements (reduced in place, on the second thread
+    # with beside); the rest are chunked
     layers = [{"type": "dense", "units": 90}, "relu", {"type": "dense", "units": 3}, "sigmoid"]
-    net, rec = train(layers, optimizer, n_in=100)
+    net, rec = train(layers, optimizer, n_in=100, beside=beside)
     assert net.params["dense_0.W"].size >= SMALL > net.params["dense_1.W"].size
+    assert rec.stats.beside == beside
     assert_matches_naive(net, rec)
 
 
@@ -137,6 +149,30 @@ def test_layers_that_replace_their_gradient_arrays_are_followed():
     assert_matches_naive(net, rec)
 
 
+class FortranOut(nnexp.Layer):
+    """Hands its input on in Fortran order, as a third-party layer may: the activation after
+    it keeps that order (numpy's ufuncs do), so its outputs are not sample-major in memory."""
+
+    def forward(self, x, training=False):
+        return np.asfortranarray(x)
+
+    def backward(self, grad_out):
+        return grad_out
+
+
+def test_layer_outputs_in_fortran_order_are_read_sample_by_sample():
+    layers = [{"type": "dense", "units": 6}, FortranOut(), "relu", {"type": "dense", "units": 3}]
+    X, y = data(5, 3)
+    net = nnexp.Network(layers, 5, dtype="float64", seed=0)
+    net.set_params({"dense_0.b": [-100.0, -100.0, 0.0, 0.0, 0.0, 0.0]})  # two units dead
+    rec = Recorder()
+    nnexp.fit(net, X, y, optimizer={"type": "sgd", "lr": 1e-3}, epochs=2, batch_size=16, callbacks=[rec])
+    assert net.outputs[2].flags.f_contiguous and not net.outputs[2].flags.c_contiguous
+    assert rec.stats._copy_acts
+    assert_matches_naive(net, rec)
+    assert rec.stats.table()[1][:, -1] == pytest.approx(2 / 6)
+
+
 def test_plain_sgd_update_norm_from_lr_times_grad_equals_the_measured_update():
     layers = [{"type": "dense", "units": 90}, "tanh", {"type": "dense", "units": 3}]
     _, fast = train(layers, {"type": "sgd", "lr": 0.05}, n_in=100)
@@ -173,6 +209,150 @@ def test_rows_grow_past_the_chunk_and_stay_in_step_order():
     assert len(steps) == 1100 > 2 * rec.stats._k  # several chunks folded
     np.testing.assert_array_equal(steps, np.arange(1, 1101))
     assert_matches_naive(net, rec)
+
+
+BIG = [{"type": "dense", "units": 90}, "relu", {"type": "dense", "units": 3}, "sigmoid"]  # n_in=100
+
+
+@pytest.mark.parametrize("optimizer", [{"type": "sgd", "lr": 0.1}, {"type": "adam", "lr": 0.01}])
+def test_reductions_beside_training_give_the_direct_rows_across_chunks(optimizer):
+    """The second thread reduces the same arrays as the training thread would, so the rows are
+    equal to the last bit, in every chunk (500 steps, chunks of ~470 rows)."""
+    _, direct = train(BIG, optimizer, n_in=100, epochs=100)
+    net, beside = train(BIG, optimizer, n_in=100, epochs=100, beside=True)
+    assert beside.stats.beside and not direct.stats.beside
+    assert len(beside.steps) == 500 > beside.stats._k
+    np.testing.assert_array_equal(beside.stats.table()[1], direct.stats.table()[1])
+    assert_matches_naive(net, beside)
+
+
+class HoldStep:
+    """Holds up the second thread at step ``step`` (until 0.2 s later), before the statistics
+    hand that step's large parameters to it; zeroes the parameters in a hook where plugins may
+    set them (``on_epoch_end`` at epoch ``epoch``, or ``on_run_end``)."""
+
+    def __init__(self, step, epoch=None):
+        self.step, self.epoch = step, epoch
+
+    @nnexp.hookimpl(tryfirst=True)
+    def on_step_end(self, run, loss):
+        if run.step == self.step:
+            gate = threading.Event()
+            stats_mod._beside(gate.wait)
+            threading.Timer(0.2, gate.set).start()
+
+    @nnexp.hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        if epoch == self.epoch:
+            run.network.set_params({k: np.zeros_like(v) for k, v in run.network.params.items()})
+
+    @nnexp.hookimpl
+    def on_run_end(self, run, status, error):
+        if self.epoch is None:
+            run.network.set_params({k: np.zeros_like(v) for k, v in run.network.params.items()})
+
+
+def fit_beside(callbacks, epochs=2, raises=None):
+    X, y = data(100, 3)
+    net = nnexp.Network(BIG, 100, dtype="float64", seed=0)
+    rec = Recorder(beside=True)
+    with pytest.raises(raises) if raises else contextlib.nullcontext():
+        nnexp.fit(net, X, y, optimizer={"type": "adam", "lr": 0.01}, epochs=epochs, batch_size=16,
+                  callbacks=[rec, *callbacks])
+    assert rec.stats.beside and not net.params["dense_0.W"].any()  # zeroed after the last step
+    assert rec.stats.table()[1][-1, rec.stats.columns.index("weight_norm/dense_0.W")] > 0
+    assert_matches_naive(net, rec)  # against copies taken at each step
+    return rec
+
+
+def test_a_ctrl_c_while_the_last_row_is_reduced_beside_training_keeps_it_right():
+    """KeyboardInterrupt at step 7's end, raised while the second thread has yet to reduce its
+    large parameters: fit waits for it before the run-end hooks, which may set parameters."""
+
+    class CtrlC:
+        @nnexp.hookimpl(trylast=True)  # registered after the recorder: called after it
+        def on_step_end(self, run, loss):
+            if run.step == 7:
+                raise KeyboardInterrupt
+
+    rec = fit_beside([HoldStep(7), CtrlC()], epochs=3, raises=KeyboardInterrupt)
+    assert len(rec.steps) == 7
+
+
+def test_parameters_set_at_an_epochs_end_are_not_read_into_the_last_row():
+    """A plugin may set parameters in on_epoch_end: fit waits for the last step's reductions
+    first, so they read the trained values."""
+    rec = fit_beside([HoldStep(2 * 5, epoch=2)])
+    assert len(rec.steps) == 10
+
+
+def one_step_beside(monkeypatch, hold):
+    """A trainer after one step whose row is recorded twice: beside training and directly.
+    ``hold``: "queue" keeps the second thread busy before it gets the row; "task" holds it up
+    inside the row's max |g| task, which it has claimed. Returns (trainer, beside, direct, X,
+    y, gate): opening the gate lets the second thread go on."""
+    X, y = data(100, 3)
+    net = nnexp.Network(BIG, 100, dtype="float64", seed=0)
+    trainer = nnexp.Trainer(net, "mse", "sgd")
+    run = nnexp.Run(trainer, epochs=1, batch_size=16, config=None, schedule=None, classification=False)
+    beside, direct = StepStats.for_run(run, beside=True), StepStats.for_run(run, beside=False)
+    assert trainer.readers == [beside.wait]
+    gate = threading.Event()
+    if hold == "queue":
+        stats_mod._beside(gate.wait)
+    else:  # the second thread's max |g| waits for the gate, then computes it
+        free = stats_mod._max_abs_free
+        monkeypatch.setattr(stats_mod, "_max_abs_free", lambda flat: gate.wait() and free(flat))
+    trainer.train_step(X[:16], y[:16])
+    direct.record(1, 1, 0.5)
+    beside.record(1, 1, 0.5)
+    if hold == "task":
+        grad_max = [t for t, (task, _) in enumerate(beside._tasks) if task == beside._grad_max][0]
+        deadline = time.monotonic() + 30
+        while beside._claims.get(grad_max) != stats_mod._BESIDE:  # the second thread is in it
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+    return trainer, beside, direct, X, y, gate
+
+
+def test_backward_waits_for_a_reduction_the_second_thread_is_doing(monkeypatch):
+    """The next step stops before backward overwrites the gradients a task of the second
+    thread is reading, and goes on once it is done."""
+    trainer, beside, direct, X, y, gate = one_step_beside(monkeypatch, "task")
+    events = []
+    threading.Timer(0.3, lambda: (events.append("reduced"), gate.set())).start()
+    trainer.train_step(X[16:32], y[16:32])
+    events.append("stepped")
+    assert events == ["reduced", "stepped"]
+    np.testing.assert_array_equal(beside.table()[1], direct.table()[1])
+
+
+def test_the_training_thread_does_the_reductions_the_second_thread_has_not_started(monkeypatch):
+    """A busy second thread (a loaded machine) does not hold training up: the next step's
+    barrier reduces the row itself; the second thread finds nothing left to do."""
+    trainer, beside, direct, X, y, gate = one_step_beside(monkeypatch, "queue")
+    trainer.train_step(X[16:32], y[16:32])
+    assert not gate.is_set() and set(beside._claims.values()) == {stats_mod._MAIN}
+    gate.set()
+    np.testing.assert_array_equal(beside.table()[1], direct.table()[1])
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs SIGALRM")
+def test_a_ctrl_c_while_waiting_for_the_second_thread_leaves_the_row_to_finish(monkeypatch):
+    _, beside, direct, _, _, gate = one_step_beside(monkeypatch, "task")
+
+    def ctrl_c(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            beside.wait()
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    gate.set()
+    np.testing.assert_array_equal(beside.table()[1], direct.table()[1])  # waits again, then reads
 
 
 def test_csv_has_the_documented_schema(tmp_path):
