@@ -22,8 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.plots._figure import (bin_means, figure, fitted_title, fixed_figure, inch_axes, panel_title, save,
-                                 wrapped_title)
+from nnexp.plots._figure import (
+    bin_means,
+    figure,
+    fitted_title,
+    fixed_figure,
+    inch_axes,
+    panel_title,
+    save,
+    wrapped_title,
+)
 from nnexp.plots.record import RunRecord, read_record, read_table
 
 MAX_COLUMNS = 600  # heat-map columns: longer runs are averaged into this many bins of steps
