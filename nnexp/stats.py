@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
-from operator import attrgetter, getitem, is_not
+from operator import attrgetter, getitem, is_not, itemgetter
 from queue import SimpleQueue
 
 import numpy as np
@@ -240,13 +240,14 @@ class StepStats:
         self._big_flat = [_flat(w) for w in self._big_params]
         self._big_cols = np.array([self._column(s, name) for s in range(4) for name, _, _ in big], int)
         self._vals = np.zeros(4 * nb)  # the row's values in _big_cols order: gg, gmax, ww, uu
-        if not self.analytic:  # θ of the last row, two buffers: row n reads [n % 2], writes the other
-            self._prev = [[w.copy(), np.empty_like(w)] for w in self._big_params]
+        if not self.analytic:  # θ of the last row, and Δθ with the row it is of
+            self._prev = [w.copy() for w in self._big_params]
             self._diff = [np.empty_like(w) for w in self._big_params]
+            self._diff_of: list = [None] * nb
         self._tasks = [task for j in range(nb) for task in (
             (self._grad_sq, j), (self._grad_max, j), (self._weight_sq, j),
             *(() if self.analytic else ((self._update_sq, j),)))]
-        self._row: tuple | None = None  # (raw index, gradients, lr², parity) of the row being reduced
+        self._row: tuple | None = None  # (raw index, gradients, lr²) of the row being reduced
         self._claims: dict[int, int] = {}  # task -> the thread doing it (_MAIN or _BESIDE), per row
         self._done: list[bool] = []  # per task, per row: its values are in _vals
         self._ended = threading.Condition()  # notified when a task beside training ends
@@ -266,13 +267,10 @@ class StepStats:
                                      for s in range(4)], int)
         self._w_prev = np.concatenate([_flat(w) for w in self._small_w] or [np.zeros(0)]).astype(float)
 
-    def _small_grads(self):
-        return map(getitem, map(_grads_of, self._small_layers), self._small_keys)
-
     def _follow_grads(self) -> None:
         """The small gradients as they are now (a layer may hand back new arrays), and the
         flat views copied at each step: gradients, then parameters (None: not all views)."""
-        self._grad_src = list(self._small_grads())
+        self._grad_src = [layer.grads[key] for layer, key in zip(self._small_layers, self._small_keys)]
         flat_g = _views(self._grad_src)
         self._parts = None if flat_g is None or self._flat_w is None else flat_g + self._flat_w
 
@@ -291,6 +289,9 @@ class StepStats:
         self._copy_outputs = self._copy_acts and bool(self.acts)
         self._full_batch = batch if self._copy_outputs else 0
         self._rows = list(self._pack)  # the rows of a full batch, sliced once
+        if self._copy_outputs:  # outputs -> a sequence of the tracked ones, in one C call
+            index = self._act_index
+            self._tracked = itemgetter(*index) if len(index) > 1 else itemgetter(slice(index[0], index[0] + 1))
         if not self._copy_acts:
             dtype = self.network.dtype  # a float64 out= for float32 data takes numpy's slow path
             self._amax = np.zeros((self._k, self._n_units), dtype)
@@ -311,7 +312,8 @@ class StepStats:
             self._fold()
             i = 0
         assert self._pack is not None  # laid out by _start
-        if any(map(is_not, self._small_grads(), self._grad_src)):
+        if any(map(is_not, map(getitem, map(_grads_of, self._small_layers), self._small_keys),
+                   self._grad_src)):
             self._follow_grads()  # a layer handed back new gradient arrays
         parts = self._parts
         if parts is None:  # not all contiguous: copies
@@ -320,7 +322,7 @@ class StepStats:
         batch = 0
         if self._copy_outputs:  # raveled sample-major whatever their memory order (ravel("K")
             # would put a Fortran-ordered output's units first): views of the usual C-ordered ones
-            tracked = [outputs[j] for j in self._act_index]
+            tracked = self._tracked(outputs)
             batch = len(tracked[0])
             parts = [*parts, *map(_ravel, tracked)]
         if parts:  # one call: ~0.5 µs, and ~0.13 µs per flat view
@@ -356,7 +358,7 @@ class StepStats:
         claims: dict[int, int] = {}
         self._claims, self._done = claims, done = claims, [False] * len(self._tasks)
         grads = [layer.grads[key] for layer, key in self._big]  # a layer may hand back new arrays
-        self._row = row = (n, grads, lr2, self.n % 2)
+        self._row = row = (n, grads, lr2)
         if self.beside:
             _beside(self._reduce_beside, row, claims, done)
         else:
@@ -403,8 +405,8 @@ class StepStats:
             error, self._error = self._error, None
             raise error
 
-    # Tasks of a row ``(raw index, gradients, lr², parity)``: each writes its values into
-    # _vals, and gives the same values if done again (after a Ctrl-C in the training thread).
+    # Tasks of a row ``(raw index, gradients, lr²)``: each writes its values into _vals, and
+    # gives the same values if done again (after a Ctrl-C in the training thread).
     @np.errstate(all="ignore")  # a diverging run overflows here before fit stops it
     def _grad_sq(self, j: int, row: tuple, max_abs) -> None:
         """‖g‖² (and ‖Δθ‖² = lr²‖g‖² for plain SGD)."""
@@ -424,14 +426,15 @@ class StepStats:
 
     @np.errstate(all="ignore")
     def _update_sq(self, j: int, row: tuple, max_abs) -> None:
-        """‖θ_t − θ_{t−1}‖² against the last row's snapshot, and θ_t into the other buffer
-        (the next row's snapshot: a row reads the buffer of its parity)."""
-        parity = row[3]
+        """‖θ_t − θ_{t−1}‖² from the last row's snapshot, which then moves to θ_t; done again,
+        it keeps the difference it took before the snapshot moved."""
         param, prev, diff = self._big_params[j], self._prev[j], self._diff[j]
-        np.subtract(param, prev[parity], out=diff)
+        if self._diff_of[j] is not row:
+            np.subtract(param, prev, out=diff)
+            self._diff_of[j] = row
+        np.copyto(prev, param)
         d = _flat(diff)
         self._vals[3 * len(self._big) + j] = np.dot(d, d)
-        np.copyto(prev[1 - parity], param)
 
     # -- when read ---------------------------------------------------------------------------
     @np.errstate(all="ignore")
@@ -524,7 +527,7 @@ class StepStats:
         if self.n != self._base:
             raise RuntimeError("StepStats.state(): take() the recorded rows first")
         return {"n": self.n, "w_prev": self._w_prev.copy(),
-                "prev": [p[self.n % 2].copy() for p in getattr(self, "_prev", [])]}
+                "prev": [p.copy() for p in getattr(self, "_prev", [])]}
 
     def load_state(self, state) -> None:
         """Continue from :meth:`state` of the same network's table."""
@@ -532,7 +535,7 @@ class StepStats:
         self.n = self._base = int(state["n"])
         self._w_prev = np.array(state["w_prev"], dtype=float)
         for live, saved in zip(getattr(self, "_prev", []), state["prev"]):
-            np.copyto(live[self.n % 2], saved)
+            np.copyto(live, saved)
 
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """Square roots of the stored squares, and ‖Δθ‖/‖θ‖ (NaN where ‖θ‖ = 0)."""

@@ -286,14 +286,14 @@ def test_parameters_set_at_an_epochs_end_are_not_read_into_the_last_row():
     assert len(rec.steps) == 10
 
 
-def one_step_beside(monkeypatch, hold):
+def one_step_beside(monkeypatch, hold, optimizer="sgd"):
     """A trainer after one step whose row is recorded twice: beside training and directly.
     ``hold``: "queue" keeps the second thread busy before it gets the row; "task" holds it up
     inside the row's max |g| task, which it has claimed. Returns (trainer, beside, direct, X,
     y, gate): opening the gate lets the second thread go on."""
     X, y = data(100, 3)
     net = nnexp.Network(BIG, 100, dtype="float64", seed=0)
-    trainer = nnexp.Trainer(net, "mse", "sgd")
+    trainer = nnexp.Trainer(net, "mse", optimizer)
     run = nnexp.Run(trainer, epochs=1, batch_size=16, config=None, schedule=None, classification=False)
     beside, direct = StepStats.for_run(run, beside=True), StepStats.for_run(run, beside=False)
     assert trainer.readers == [beside.wait]
@@ -334,6 +334,22 @@ def test_the_training_thread_does_the_reductions_the_second_thread_has_not_start
     trainer.train_step(X[16:32], y[16:32])
     assert not gate.is_set() and set(beside._claims.values()) == {stats_mod._MAIN}
     gate.set()
+    np.testing.assert_array_equal(beside.table()[1], direct.table()[1])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])  # adam: Δθ from a snapshot
+def test_a_rows_tasks_done_again_after_an_interruption_give_the_same_values(monkeypatch, optimizer):
+    """A Ctrl-C in the training thread's share of a row, after a task's work but before it is
+    marked done (the worst moment), has the next wait do that task again."""
+    trainer, beside, direct, X, y, gate = one_step_beside(monkeypatch, "queue", optimizer)
+    row = beside._row
+    beside.wait()  # the training thread does every task: the second thread is held
+    beside._row, beside._done = row, [False] * len(beside._done)  # as if none was marked done
+    beside.wait()
+    gate.set()
+    trainer.train_step(X[16:32], y[16:32])  # the next row's Δθ: from the snapshot moved once
+    direct.record(2, 1, 0.5)
+    beside.record(2, 1, 0.5)
     np.testing.assert_array_equal(beside.table()[1], direct.table()[1])
 
 
