@@ -515,12 +515,14 @@ def _warm_up_models(meta: dict) -> None:
 
 
 def _sweep_job(meta: dict) -> bool:
-    """Whether a record is a sweep's job: its pictures are drawn by the picture workers,
-    started as the first job trains, while the sender goes on with the other jobs. A single
+    """Whether a record is a job of a sweep this sender serves: its pictures are drawn by the
+    picture workers, started as the first job trains, while the sender goes on with the other
+    jobs. A single
     run's pictures are drawn by the sender itself: starting two workers (each importing
     matplotlib and pandas) made a single run's end ~4 s slower on a busy 2-core machine than
-    drawing at once."""
-    return bool(meta.get("parent_key") or meta.get("parent_run_id"))
+    drawing at once. A job on Ray or SLURM has a sender of its own (it names its parent by
+    run id, not by ``parent_key``): one run, drawn like a single run's."""
+    return bool(meta.get("parent_key"))
 
 
 def _owner_alive(owner: dict) -> bool:
