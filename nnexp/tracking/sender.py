@@ -292,8 +292,9 @@ class Follower:
         sink.before_final = None if self.hurry() else (lambda: runs.final_model(self.record, meta, sink.run_id))
         if not sink.attempt(sink.end_files):
             return False
-        if lost:
-            runs.tag_lost(sink.client, sink.run_id, "its process ended without ending the run")
+        if lost and not sink.attempt(lambda: runs.tag_lost(
+                sink.client, sink.run_id, "its process ended without ending the run")):
+            return False
         self.record.update_meta(status=status, synced=True)
         write_json(self.record.path / STATE, {**state(self.record), "synced": True, "round": meta.get("round", 0)})
         self.done = True
@@ -312,8 +313,11 @@ class Follower:
         if meta["status"] != "FINISHED" or self.hurry() or not runs.draws_pictures(self.record, meta, True):
             return
         if _sweep_job(meta):
-            self.drawing = self.painter.draw(self.record, meta.get("run_name"))
-            return
+            try:
+                self.drawing = self.painter.draw(self.record, meta.get("run_name"))
+                return
+            except Exception as exc:  # noqa: BLE001 - no workers (spawning failed): drawn here
+                runs.say(f"picture workers unavailable ({type(exc).__name__}: {exc}); drawing here")
         from nnexp.tracking.painter import draw_record
 
         try:  # a single run: drawn here, at once (starting workers would cost it more)
