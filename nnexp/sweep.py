@@ -328,6 +328,12 @@ def _end_parent(state: dict, jobs: list[dict], status: str) -> str | None:
         summary = read_json(Path(state["parent_key"]) / sender.SUMMARY)
         time.sleep(0.05)
     if summary is None:
+        if status != "KILLED":  # (an interrupted sweep's sender ends it on its own)
+            proc = sender.shared().proc
+            why = (f"its sender exited (code {proc.returncode})" if proc is not None and proc.poll() is not None
+                   else "its sender did not end it within 600 s")
+            say(f"nnexp: the sweep's parent run {state.get('parent_run_id')} was not ended: {why}; "
+                "its jobs' runs are in their records (`nnexp sync` sends what is missing)", file=sys.stderr)
         return None
     for job in jobs:  # the jobs' results get the run ids the sender knows
         run_id = summary["run_ids"].get(str(job["job"]))

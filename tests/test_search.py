@@ -55,7 +55,7 @@ def test_a_search_of_8_trials_records_every_trial_under_one_finished_parent(nnex
     runs = store_runs(tmp_path / "mlflow.db")
     (parent,) = [r for r in runs if r.data.tags.get("nnexp.sweep") == "true"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert parent.info.status == "FINISHED" and len(children) == 8
+    assert parent.info.status == "FINISHED" and len(children) == 8, out.stdout[-2000:] + out.stderr[-3000:]
     assert all(c.info.status == "FINISHED" for c in children)
     # Each trial's value is its run's val_loss; the best one is recorded on the parent.
     by_run = {c.info.run_id: c.data.metrics["val_loss"] for c in children}

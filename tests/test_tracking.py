@@ -379,3 +379,88 @@ def test_a_boolean_is_not_a_number_of_steps_or_seconds(key):
     with pytest.raises(nnexp.ConfigError, match=key):
         tracking.RunTracker(uri="sqlite:///x.db", experiment_id="0", run_name="r", params={}, tags={},
                             config_yaml="", settings={key: True})
+
+
+
+def sent_anew(store, tmp_path, lr=0.25):
+    """A finished tracked run's record, pointed at a new store of its own as if never sent."""
+    from nnexp.tracking import sender
+
+    uri, experiment_id, _ = store
+    tracker, error, _ = tracked_fit(uri, experiment_id, run_name="anew", lr=lr, epochs=2)
+    assert error is None and sender.state(tracker.record).get("synced")
+    other = tracking.resolve_uri("sqlite:///other.db", tmp_path)
+    tracker.record.update_meta(uri=other, experiment_id=tracking.ensure_experiment(other, "tests"),
+                               synced=False)
+    (tracker.record.path / sender.STATE).unlink()
+    return tracker.record, MlflowClient(other)
+
+
+def step_until_done(follower, times=50):
+    for _ in range(times):
+        follower.next_try = 0.0  # the next try now, not in RETRY_EVERY seconds
+        follower.step(owner_gone=False)
+        if follower.done:
+            return
+
+
+def test_a_store_lost_between_creating_a_run_and_its_params_keeps_that_one_run(store, tmp_path, monkeypatch):
+    """The store stops answering just after it created a run, before the run's params: the
+    sender keeps the run's id and completes that run once the store answers, never a second."""
+    from nnexp.tracking import runs, sender
+
+    record, mc = sent_anew(store, tmp_path)
+    describe, calls = runs.describe_run, []
+
+    def away_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError("Connection refused")  # the store answered create_run, then went
+        return describe(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "describe_run", away_once)
+    follower = sender.Follower(record, lambda: False, {}, None)
+    follower.step(owner_gone=False)
+    opened = sender.state(record)
+    assert opened.get("run_id") and opened.get("opening") is True and not follower.done
+    step_until_done(follower)
+    assert follower.done and len(calls) == 2
+    (run,) = mc.search_runs([record.meta()["experiment_id"]])
+    assert run.info.run_id == opened["run_id"] and run.info.status == "FINISHED"
+    assert run.data.params["optimizer.lr"] == "0.25" and run.data.tags["nnexp.record"] == str(record.path)
+    assert sender.state(record).get("opening") is False
+
+
+@pytest.mark.parametrize("failures", [2, 99])
+def test_an_unexpected_sender_failure_is_tried_again_then_left_to_sync(store, tmp_path, monkeypatch,
+                                                                      capsys, failures):
+    """A failure that is not the store being away (here a full disk, twice or always) is said
+    and tried again; a run that keeps failing is left to ``nnexp sync``, which sends it."""
+    from nnexp.commands import sync
+    from nnexp.tracking import sender
+    from nnexp.tracking.sink import Sink
+
+    record, mc = sent_anew(store, tmp_path)
+    end_status, calls = Sink.end_status, []
+
+    def full_disk(self, status):
+        calls.append(status)
+        if len(calls) <= failures:
+            raise OSError(28, "No space left on device")
+        return end_status(self, status)
+
+    monkeypatch.setattr(Sink, "end_status", full_disk)
+    follower = sender.Follower(record, lambda: False, {}, None)
+    step_until_done(follower)
+    said = capsys.readouterr().err
+    assert follower.done and "No space left on device (at test_tracking.py" in said
+    (run,) = mc.search_runs([record.meta()["experiment_id"]])
+    if failures < sender.MAX_FAILURES:
+        assert said.count("trying again") == failures and run.info.status == "FINISHED"
+        return
+    assert len(calls) == sender.MAX_FAILURES and "left to `nnexp sync`" in said
+    assert run.info.status == "RUNNING" and "sender_error" in sender.state(record)
+    monkeypatch.setattr(Sink, "end_status", end_status)
+    assert sync.main(["--records", str(record.path.parent)]) == 0
+    assert mc.get_run(run.info.run_id).info.status == "FINISHED"
+    assert "FINISHED" in capsys.readouterr().out

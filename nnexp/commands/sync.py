@@ -21,6 +21,7 @@ from nnexp.record.layout import default_root
 from nnexp.record.liveness import alive
 from nnexp.tracking import store
 from nnexp.tracking.reaper import sync_record
+from nnexp.tracking.runs import describe_run
 from nnexp.tracking.sender import state
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
         if alive(meta) and meta.get("status") == "RUNNING":
             print(f"{run_id or record.path.name}: still training (pid {meta.get('pid')}); its sender sends it")
             continue
-        if alive(sent.get("sender") or {}):
+        if alive(sent.get("sender") or {}) and not sent.get("sender_error"):  # (not if it gave up)
             print(f"{run_id}: its sender (pid {sent['sender']['pid']}) is still sending it")
             continue
         if not run_id:
@@ -61,6 +62,8 @@ def main(argv: list[str]) -> int:
                   "sender (run the command again to record it anew)")
             continue
         try:
+            if sent.get("opening"):  # created, but its params never reached the store
+                describe_run(meta, run_id)
             status = sync_record(meta["uri"], record, run_id, "its process ended before sending it")
         except Exception as exc:  # noqa: BLE001 - the store's failure: said, and the next one tried
             failed.append(run_id)

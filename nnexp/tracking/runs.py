@@ -20,11 +20,14 @@ _contexts: dict[tuple, dict[str, str]] = {}
 MODEL_STATE = "model.json"
 
 
-def open_run(meta: dict) -> tuple[str, str]:
+def open_run(meta: dict, created=None) -> tuple[str, str]:
     """``(run_id, experiment_id)`` of the MLflow run ``meta`` (a record's) describes: created
     with its name, params and tags, or — ``resume_run_id`` — that run reopened (RUNNING again,
-    its failure tags removed, ``nnexp.resumed`` counted)."""
-    from mlflow.entities import Param, RunTag
+    its failure tags removed, ``nnexp.resumed`` counted). ``created(run_id, experiment_id)``
+    is called as soon as a new run exists, before its params are logged: a store that stops
+    answering in between leaves a run its caller knows (:func:`describe_run` completes it),
+    not one a second try would duplicate."""
+    from mlflow.entities import RunTag
 
     uri = meta["uri"]
     client = store.client(uri)
@@ -33,32 +36,46 @@ def open_run(meta: dict) -> tuple[str, str]:
 
         _reaped.add(uri)
         reap(uri, client=client)
-    tags = {f"nnexp.{k}": str(meta.get(k, "")) for k in LIVENESS}
-    tags["nnexp.record"] = meta["record"]
-    params = []
     if meta.get("resume_run_id"):
         run_id = meta["resume_run_id"]
         prior = store.retry(client.get_run, run_id)
         store.retry(client.update_run, run_id, status="RUNNING")
         for key in ("nnexp.failure", "nnexp.error"):
             _delete_tag(client, run_id, key)
-        tags["nnexp.resumed"] = str(int(prior.data.tags.get("nnexp.resumed", "0")) + 1)
-        experiment_id = prior.info.experiment_id
-    else:
-        experiment_id = meta.get("experiment_id") or store.ensure_experiment(uri, meta["experiment"])
-        first = {**context_tags(meta), **meta.get("tags", {}), **tags}
-        if meta.get("parent_run_id"):
-            first["mlflow.parentRunId"] = meta["parent_run_id"]
-        info = store.retry(client.create_run, str(experiment_id), run_name=meta.get("run_name"),
-                           tags={clean_key(k): cap(v, TAG_MAX) for k, v in first.items()}).info
-        run_id = info.run_id
-        params = [Param(clean_key(k), cap(v)) for k, v in meta.get("params", {}).items()]
-    for i in range(0, max(len(params), 1), 100):  # MLflow's limit of params per batch
-        store.retry(client.log_batch, run_id, params=params[i:i + 100],
-                    tags=[RunTag(k, cap(v, TAG_MAX)) for k, v in tags.items()] if i == 0 else [])
-    if not meta.get("resume_run_id"):
-        log_datasets(client, run_id, meta)
+        resumed = str(int(prior.data.tags.get("nnexp.resumed", "0")) + 1)
+        tags = {**_liveness(meta), "nnexp.resumed": resumed}
+        store.retry(client.log_batch, run_id, tags=[RunTag(k, cap(v, TAG_MAX)) for k, v in tags.items()])
+        return run_id, str(prior.info.experiment_id)
+    experiment_id = meta.get("experiment_id") or store.ensure_experiment(uri, meta["experiment"])
+    first = {**context_tags(meta), **meta.get("tags", {}), **_liveness(meta)}
+    if meta.get("parent_run_id"):
+        first["mlflow.parentRunId"] = meta["parent_run_id"]
+    run_id = store.retry(client.create_run, str(experiment_id), run_name=meta.get("run_name"),
+                         tags={clean_key(k): cap(v, TAG_MAX) for k, v in first.items()}).info.run_id
+    if created is not None:
+        created(run_id, str(experiment_id))
+    describe_run(meta, run_id, client)
     return run_id, str(experiment_id)
+
+
+def describe_run(meta: dict, run_id: str, client=None) -> None:
+    """Log a new run's params, liveness tags and datasets (again: each is the same value)."""
+    from mlflow.entities import Param, RunTag
+
+    client = client or store.client(meta["uri"])
+    params = [Param(clean_key(k), cap(v)) for k, v in meta.get("params", {}).items()]
+    tags = [RunTag(k, cap(v, TAG_MAX)) for k, v in _liveness(meta).items()]
+    for i in range(0, max(len(params), 1), 100):  # MLflow's limit of params per batch
+        store.retry(client.log_batch, run_id, params=params[i:i + 100], tags=tags if i == 0 else [])
+    log_datasets(client, run_id, meta)
+
+
+def _liveness(meta: dict) -> dict[str, str]:
+    """The tags that say which process trains a run (the reaper's evidence) and its record."""
+    tags = {f"nnexp.{k}": str(meta.get(k, "")) for k in LIVENESS}
+    if meta.get("record"):
+        tags["nnexp.record"] = meta["record"]
+    return tags
 
 
 def download_record(client, run_id: str, record: Record) -> None:
@@ -121,7 +138,7 @@ def open_parent(meta: dict) -> tuple[str, str]:
     from nnexp.tracking.sweep import start_sweep
 
     uri = meta["uri"]
-    liveness = {f"nnexp.{k}": str(meta.get(k, "")) for k in LIVENESS}
+    liveness = _liveness(meta)
     if meta.get("resume_run_id"):  # a resumed sweep: its parent, RUNNING again
         client, run_id = store.client(uri), meta["resume_run_id"]
         prior = store.retry(client.get_run, run_id)

@@ -182,6 +182,8 @@ def reset_shared() -> None:
 GIVE_UP = 300.0
 #: Seconds between tries of a store that does not answer.
 RETRY_EVERY = 2.0
+#: Unexpected failures in a row after which a run is left to ``nnexp sync``.
+MAX_FAILURES = 5
 
 
 class Follower:
@@ -195,6 +197,7 @@ class Follower:
         self.next_try = 0.0
         self.status_sent = False  # the end's first steps are done (journal, status, tables)
         self.drawing: list[Future] = []  # the pictures being drawn
+        self.failures = 0  # unexpected failures in a row
 
     @property
     def outage(self):
@@ -204,10 +207,32 @@ class Follower:
         return self.outages.setdefault(uri, Outage(uri))
 
     def step(self, owner_gone: bool) -> None:
-        from nnexp.tracking.sink import Sink
-
+        """Send what is due. A failure that is not the store being away (a bug, a full disk)
+        is said and tried again; after :data:`MAX_FAILURES` in a row the record is left to
+        ``nnexp sync`` — the sender goes on with the others (it never dies of one run)."""
         if time.monotonic() < self.next_try:
             return
+        try:
+            self._step(owner_gone)
+            self.failures = 0
+        except Exception as exc:  # noqa: BLE001 - said; this run waits, the others go on
+            import traceback
+
+            self.failures += 1
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            gives_up = self.failures >= MAX_FAILURES
+            print(f"nnexp: sender: run {state(self.record).get('run_id') or self.record.path.name}: "
+                  f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}; "
+                  + ("left to `nnexp sync`)" if gives_up else "trying again)"), file=sys.stderr, flush=True)
+            _log("".join(traceback.format_exception(exc)))
+            self.next_try = time.monotonic() + RETRY_EVERY
+            if gives_up:
+                write_json(self.record.path / STATE, {**state(self.record), "sender_error": str(exc)})
+                self.done = True
+
+    def _step(self, owner_gone: bool) -> None:
+        from nnexp.tracking.sink import Sink
+
         ok = True
         if self.sink is None:
             run_id = self._open()
@@ -238,11 +263,14 @@ class Follower:
 
     def _open(self) -> str | None:
         """Create (or reopen) the run; a store that cannot take it is said in the state. A
-        record whose run this sender already opened (final metrics after its end) reuses it."""
+        record whose run this sender already opened (final metrics after its end) reuses it;
+        one whose run was created but not yet described (the store stopped answering in
+        between) gets its params now, in that same run."""
         from nnexp.tracking import runs, store
 
-        if state(self.record).get("run_id"):
-            return state(self.record)["run_id"]
+        known = state(self.record)
+        if known.get("run_id") and not known.get("opening"):
+            return known["run_id"]
         meta = dict(self.meta)
         if meta.get("parent_key"):  # a sweep's job: under the parent this sender made
             parent = read_json(Path(meta["parent_key"]) / PARENT)
@@ -253,19 +281,27 @@ class Follower:
                 self.done = True
                 return None
             meta.update(parent_run_id=parent["run_id"], experiment_id=parent["experiment_id"])
+
+        def created(run_id: str, experiment_id: str, opening: bool = True) -> None:
+            write_json(self.record.path / STATE, {"run_id": run_id, "experiment_id": experiment_id,
+                                                  "sender": identity(), "opening": opening})
+
         try:
-            run_id, experiment_id = runs.open_run(meta)
+            if known.get("run_id"):
+                run_id, experiment_id = known["run_id"], known["experiment_id"]
+                runs.describe_run(meta, run_id)
+            else:
+                run_id, experiment_id = runs.open_run(meta, created)
         except Exception as exc:  # noqa: BLE001 - waited out, or told to the trainer
             if store.unreachable(exc):
                 self.outage.failed(exc, str(self.record.path))
                 self.next_try = time.monotonic() + RETRY_EVERY
                 return None
-            write_json(self.record.path / STATE, store_failure(meta["uri"], exc))
+            write_json(self.record.path / STATE, {**state(self.record), **store_failure(meta["uri"], exc)})
             self.done = True
             return None
         self.outage.answered()
-        write_json(self.record.path / STATE, {"run_id": run_id, "experiment_id": experiment_id,
-                                              "sender": identity()})
+        created(run_id, experiment_id, opening=False)
         return run_id
 
     def _finish(self, meta: dict, lost: bool) -> bool:
